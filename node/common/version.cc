@@ -1,0 +1,7 @@
+#include "node/common/version.h"
+
+namespace peergrid {
+
+const char* Version() { return PEERGRID_VERSION; }
+
+}  // namespace peergrid
