@@ -1,0 +1,29 @@
+// What the client subcommands share: the --node flag and a Jobs stub for it.
+#ifndef PEERGRID_NODE_CLI_CLIENT_H_
+#define PEERGRID_NODE_CLI_CLIENT_H_
+
+#include <memory>
+#include <string>
+
+#include "proto/jobs.grpc.pb.h"
+
+namespace peergrid::cli {
+
+// Source file of the client flags, for Command::flag_files.
+inline constexpr char kClientFlagsFile[] = "node/cli/client.cc";
+
+// The node to talk to: --node, else $PEERGRID_NODE, else 127.0.0.1:7420.
+std::string NodeAddress();
+
+// A stub for the Jobs service at `address`. Calls fail fast with
+// UNAVAILABLE when nothing listens there.
+std::unique_ptr<v1::Jobs::Stub> JobsStub(const std::string& address);
+
+// "cannot reach the node at ADDR: ..." for a failed call, with a hint when
+// nothing listens there.
+std::string DescribeCallError(const std::string& address,
+                              const grpc::Status& status);
+
+}  // namespace peergrid::cli
+
+#endif  // PEERGRID_NODE_CLI_CLIENT_H_

@@ -1,0 +1,53 @@
+// The one binary, `peergrid`, and its subcommands.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "node/cli/command.h"
+#include "node/common/version.h"
+
+namespace peergrid::cli {
+namespace {
+
+const std::vector<const Command*>& Commands() {
+  static const auto* commands = new std::vector<const Command*>{
+      &NodeCommand(), &StatusCommand(), &VersionCommand()};
+  return *commands;
+}
+
+void PrintUsage(std::ostream& out) {
+  out << "peergrid " << Version()
+      << ": a peer-to-peer compute-sharing grid\n\n"
+         "Usage: peergrid COMMAND [flags] [args]\n\nCommands:\n";
+  for (const Command* command : Commands()) {
+    out << absl::StrFormat("  %-10s %s\n", command->name, command->summary);
+  }
+  out << "\nRun 'peergrid COMMAND --help' for a command's flags.\n";
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(std::cerr);
+    return kExitUsage;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    PrintUsage(std::cout);
+    return kExitOk;
+  }
+  for (const Command* command : Commands()) {
+    if (name == command->name) {
+      return command->run(*command,
+                          std::vector<std::string>(argv + 2, argv + argc));
+    }
+  }
+  std::cerr << "peergrid: unknown command '" << name
+            << "' (see 'peergrid --help')\n";
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace peergrid::cli
+
+int main(int argc, char** argv) { return peergrid::cli::Main(argc, argv); }

@@ -1,0 +1,131 @@
+// `peergrid node`: run this machine's node until SIGTERM or SIGINT.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "node/cli/command.h"
+#include "node/common/log.h"
+#include "node/common/version.h"
+#include "node/node.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7420",
+          "gRPC address to listen on, HOST:PORT; port 0 picks a free port. "
+          "A non-loopback address needs --insecure.");
+ABSL_FLAG(std::string, advertise, "",
+          "Address peers and clients dial, HOST:PORT; empty means the bound "
+          "--listen address. Required when listening on 0.0.0.0 or [::].");
+ABSL_FLAG(std::string, name, "",
+          "This node's name in the grid; empty means the host name, plus "
+          "':PORT' when the gRPC port is not 7420.");
+ABSL_FLAG(int, cores, 0,
+          "Cores donated to the grid, from 1 to the machine's cores; 0 means "
+          "all of them.");
+ABSL_FLAG(std::string, metrics, "127.0.0.1:9420",
+          "Address for Prometheus metrics at /metrics, HOST:PORT; port 0 "
+          "picks a free port; empty turns metrics off.");
+ABSL_FLAG(bool, insecure, false,
+          "Allow listening on a non-loopback address without TLS. Anyone "
+          "who can reach the port can then use the node.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Least severe log level written to stderr: debug, info, warning "
+          "or error.");
+ABSL_FLAG(int64_t, grpc_max_message_bytes, 64 << 20,
+          "Largest gRPC message the node accepts or sends, in bytes.");
+
+namespace peergrid::cli {
+namespace {
+
+// Shutdown must finish within 2 s of the signal; this leaves room to exit.
+constexpr absl::Duration kShutdownGrace = absl::Milliseconds(1000);
+
+int RunNode(const Command& command, std::vector<std::string> args) {
+  // Handle the stop signals synchronously on this thread: block them before
+  // gRPC starts its threads, which inherit the mask, then sigwait below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::vector<std::string> positional;
+  int exit_code = kExitOk;
+  if (!ParseCommand(command, args, &positional, &exit_code)) return exit_code;
+  if (!positional.empty()) {
+    PrintError(command, absl::StrCat("unexpected argument '", positional[0],
+                                     "' (see 'peergrid node --help')"));
+    return kExitUsage;
+  }
+  absl::StatusOr<LogLevel> level =
+      ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) {
+    PrintError(command,
+               absl::StrCat("--log-level: ", level.status().message()));
+    return kExitUsage;
+  }
+  SetLogLevel(*level);
+
+  NodeOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.advertise = absl::GetFlag(FLAGS_advertise);
+  options.name = absl::GetFlag(FLAGS_name);
+  options.cores = absl::GetFlag(FLAGS_cores);
+  options.metrics = absl::GetFlag(FLAGS_metrics);
+  options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.grpc_max_message_bytes = absl::GetFlag(FLAGS_grpc_max_message_bytes);
+  if (absl::Status valid = ValidateNodeOptions(options); !valid.ok()) {
+    PrintError(command, std::string(valid.message()));
+    return kExitUsage;
+  }
+
+  absl::StatusOr<std::unique_ptr<Node>> node = Node::Start(options);
+  if (!node.ok()) {
+    PrintError(command, std::string(node.status().message()));
+    return kExitFailure;
+  }
+  // The start line: one line on stdout that scripts parse for the bound
+  // addresses (port 0 picks them). Keys never change; more may be added.
+  std::cout << "peergrid node ready name=" << (*node)->name()
+            << " grpc=" << (*node)->grpc_address() << " metrics="
+            << ((*node)->metrics_address().empty() ? "off"
+                                                   : (*node)->metrics_address())
+            << " version=" << Version() << std::endl;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  LogInfo("received %s, shutting down", strsignal(signal_number));
+  (*node)->Shutdown(kShutdownGrace);
+  LogInfo("stopped");
+  // Nothing is left to hand over once Shutdown() returns. Skip the metrics
+  // endpoint's stop (civetweb polls every 2 s) and gRPC's global teardown
+  // (about 2 s more), which would break the promise to exit within 2 s.
+  std::fflush(nullptr);
+  std::_Exit(kExitOk);
+}
+
+}  // namespace
+
+const Command& NodeCommand() {
+  static const Command* command = new Command{
+      "node",
+      "run a node of the grid on this machine",
+      "[flags]\n\n"
+      "Runs this machine's node: serves the grid's gRPC services and\n"
+      "Prometheus metrics until SIGTERM or SIGINT, then stops within 2 s and\n"
+      "exits 0. When ready it prints one line to stdout:\n"
+      "  peergrid node ready name=NAME grpc=HOST:PORT metrics=HOST:PORT|off "
+      "version=V",
+      {"node/cli/node_command.cc"},
+      &RunNode,
+  };
+  return *command;
+}
+
+}  // namespace peergrid::cli

@@ -1,0 +1,37 @@
+// `peergrid version`: print the version of this binary.
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "node/cli/command.h"
+#include "node/common/version.h"
+
+namespace peergrid::cli {
+namespace {
+
+int RunVersion(const Command& command, std::vector<std::string> args) {
+  std::vector<std::string> positional;
+  int exit_code = kExitOk;
+  if (!ParseCommand(command, args, &positional, &exit_code)) return exit_code;
+  if (!positional.empty()) {
+    PrintError(command,
+               absl::StrCat("unexpected argument '", positional[0], "'"));
+    return kExitUsage;
+  }
+  std::cout << "peergrid " << Version() << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+const Command& VersionCommand() {
+  static const Command* command = new Command{
+      "version",
+      "print the version of this binary",
+      "\n\nPrints 'peergrid VERSION'.",
+      {},
+      &RunVersion,
+  };
+  return *command;
+}
+
+}  // namespace peergrid::cli

@@ -1,0 +1,117 @@
+// One peergrid node: the composition root.
+//
+// Node builds each part from NodeOptions, serves them on one gRPC port,
+// exposes the metrics registry over HTTP and stops everything in order. It
+// holds no logic of its own beyond wiring.
+//
+// Threading: Start() and Shutdown() are called from one thread (the owner's);
+// the accessors are safe from any thread. gRPC and the metrics exposer run
+// their own threads, which belong to them.
+#ifndef PEERGRID_NODE_NODE_H_
+#define PEERGRID_NODE_NODE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/advertisement.pb.h"
+
+namespace prometheus {
+class Exposer;
+class Registry;
+}  // namespace prometheus
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace peergrid {
+
+class JobsService;
+class ProcessMetrics;
+
+struct NodeOptions {
+  // Name in the grid; empty picks the host name, plus ":PORT" when the gRPC
+  // port is not the default 7420 (so that several local nodes differ).
+  std::string name;
+  // gRPC listen address; port 0 picks a free port.
+  std::string listen = "127.0.0.1:7420";
+  // Address peers and clients dial; empty means the bound listen address.
+  // Required when listening on a wildcard address (0.0.0.0 or ::).
+  std::string advertise;
+  // Prometheus /metrics listen address; empty turns metrics off.
+  std::string metrics = "127.0.0.1:9420";
+  // Allows listening on a non-loopback address without TLS.
+  bool insecure = false;
+  // Cores donated to the grid; 0 means all of the machine's.
+  int cores = 0;
+  // Largest gRPC message accepted or sent.
+  int64_t grpc_max_message_bytes = 64 << 20;
+};
+
+// Checks options a user typed, before anything binds: every error names
+// the flag and what would be accepted.
+absl::Status ValidateNodeOptions(const NodeOptions& options);
+
+class Node {
+ public:
+  // Validates the options, binds the gRPC port and the metrics port, and
+  // starts serving. Fails with a clear status if an address is refused or
+  // taken; nothing keeps running then.
+  static absl::StatusOr<std::unique_ptr<Node>> Start(
+      const NodeOptions& options);
+
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Shuts down with a short grace period if Shutdown() was not called, then
+  // stops the metrics endpoint (which can take up to 2 s: civetweb polls).
+  ~Node();
+
+  // Stops accepting calls, gives calls in flight up to `grace` to finish and
+  // cancels the rest. Metrics keep being served until destruction. After it
+  // returns, the node holds no work: the process may exit. Idempotent.
+  void Shutdown(absl::Duration grace);
+
+  const std::string& name() const { return name_; }
+  // The gRPC address peers and clients dial, with the bound port.
+  const std::string& grpc_address() const { return grpc_address_; }
+  // HOST:PORT of /metrics with the bound port; empty when metrics are off.
+  const std::string& metrics_address() const { return metrics_address_; }
+  double cores_donated() const { return cores_donated_; }
+  prometheus::Registry& metrics() { return *registry_; }
+
+ private:
+  explicit Node(const NodeOptions& options);
+  absl::Status StartServing();
+  // This node's advertisement with the machine's current figures.
+  v1::Advertisement CurrentAdvertisement() const;
+
+  const NodeOptions options_;
+  const double cores_donated_;
+  const int64_t start_time_unix_ms_;
+  // Set once in StartServing(), before the start line; read-only after.
+  std::string name_;
+  std::string grpc_address_;
+  std::string metrics_address_;
+
+  // gRPC threads may ask for the advertisement as soon as the port is bound,
+  // before the name and address are known.
+  mutable absl::Mutex advertisement_mu_;
+  v1::Advertisement advertisement_ ABSL_GUARDED_BY(advertisement_mu_);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<ProcessMetrics> process_metrics_;
+  std::unique_ptr<JobsService> jobs_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  bool shut_down_ = false;
+};
+
+}  // namespace peergrid
+
+#endif  // PEERGRID_NODE_NODE_H_
