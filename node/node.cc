@@ -5,10 +5,12 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "node/common/address.h"
@@ -84,6 +86,15 @@ absl::Status ValidateNodeOptions(const NodeOptions& options) {
       return absl::InvalidArgumentError(
           absl::StrCat("--metrics: ", metrics.status().message()));
     }
+  }
+  if (options.name.size() > 128 ||
+      std::any_of(options.name.begin(), options.name.end(), [](char c) {
+        return absl::ascii_isspace(static_cast<unsigned char>(c)) ||
+               absl::ascii_iscntrl(static_cast<unsigned char>(c));
+      })) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--name='", options.name,
+        "': use at most 128 characters without spaces or control characters"));
   }
   const int machine_cores = MachineCores();
   if (options.cores < 0 || options.cores > machine_cores) {

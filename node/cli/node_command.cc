@@ -43,7 +43,7 @@ namespace peergrid::cli {
 namespace {
 
 // Shutdown must finish within 2 s of the signal; this leaves room to exit.
-constexpr absl::Duration kShutdownGrace = absl::Milliseconds(1000);
+constexpr absl::Duration kShutdownGrace = absl::Milliseconds(500);
 
 int RunNode(const Command& command, std::vector<std::string> args) {
   // Handle the stop signals synchronously on this thread: block them before

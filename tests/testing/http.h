@@ -1,0 +1,24 @@
+// A minimal HTTP/1.0 GET for tests that read a node's /metrics.
+#ifndef PEERGRID_TESTS_TESTING_HTTP_H_
+#define PEERGRID_TESTS_TESTING_HTTP_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace peergrid::testing {
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+// GETs http://ADDRESS/PATH (ADDRESS is IPv4 HOST:PORT) within `timeout`.
+absl::StatusOr<HttpResponse> HttpGet(const std::string& address,
+                                     const std::string& path,
+                                     absl::Duration timeout = absl::Seconds(5));
+
+}  // namespace peergrid::testing
+
+#endif  // PEERGRID_TESTS_TESTING_HTTP_H_
