@@ -17,7 +17,7 @@ IdlePolicy::Decision IdlePolicy::Update(double foreign) {
   d_.foreign_cores = foreign;
   const int want = std::clamp(
       machine_cores_ -
-          static_cast<int>(std::ceil(foreign + options_.margin_cores)),
+          static_cast<int>(std::ceil(foreign - options_.tolerance_cores)),
       0, max_donate_);
   const bool busy = foreign >= options_.busy_fraction * machine_cores_;
   if (busy) {

@@ -47,9 +47,10 @@ enum class DonateMode { kAll, kIdle };
 // Idle donation tuning (--donate=idle). Defaults suit a desktop.
 struct IdleOptions {
   absl::Duration interval = absl::Seconds(1);  // /proc/stat sampling.
-  // Foreign load (cores used by other processes) is rounded up after
-  // adding this margin before being subtracted from the machine's cores.
-  double margin_cores = 0.25;
+  // Foreign load (cores used by other processes) minus this tolerance is
+  // rounded up and subtracted from the machine's cores: load below the
+  // tolerance (noise, the node itself) costs no core.
+  double tolerance_cores = 0.25;
   // Donation grows only after this many consecutive samples allow it
   // (shrinks at once).
   int raise_after_samples = 3;

@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "worker/worker.h"
 
 namespace peergrid::worker::testing {
 
@@ -100,6 +101,80 @@ class Future {
   absl::Mutex mu_;
   bool set_ = false;
   T value_;
+};
+
+// Task builders.
+inline v1::Task Kernel(uint64_t index, const std::string& name,
+                       const std::string& arg) {
+  v1::Task t;
+  t.set_index(index);
+  t.mutable_kernel()->set_name(name);
+  t.mutable_kernel()->set_argument(arg);
+  return t;
+}
+
+inline v1::Task Exec(uint64_t index, const std::vector<std::string>& argv) {
+  v1::Task t;
+  t.set_index(index);
+  for (const auto& a : argv) t.mutable_exec()->add_argv(a);
+  return t;
+}
+
+inline v1::Task Sh(uint64_t index, const std::string& script) {
+  v1::Task t;
+  t.set_index(index);
+  t.mutable_exec()->add_argv("sh");
+  t.mutable_exec()->add_argv("-c");
+  t.mutable_exec()->add_argv(script);
+  return t;
+}
+
+inline v1::Bundle Bundle(const std::string& job, std::vector<v1::Task> tasks) {
+  v1::Bundle b;
+  b.set_job_id(job);
+  for (auto& t : tasks) *b.add_tasks() = std::move(t);
+  return b;
+}
+
+// Records what a session sends its origin.
+class CollectingSink : public WorkSink {
+ public:
+  void OnCredits(const v1::CreditGrant& g) override {
+    absl::MutexLock lock(&mu_);
+    credits_ += static_cast<int>(g.slots());
+  }
+  void OnResult(v1::WorkResult r) override {
+    absl::MutexLock lock(&mu_);
+    results_.push_back(std::move(r));
+  }
+  int credits() {
+    absl::MutexLock lock(&mu_);
+    return credits_;
+  }
+  // Waits for `n` credits and takes them.
+  bool Take(int n, absl::Duration timeout = absl::Seconds(10)) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return credits_ >= n;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&enough), timeout)) return false;
+    credits_ -= n;
+    return true;
+  }
+  std::vector<v1::WorkResult> WaitResults(
+      size_t n, absl::Duration timeout = absl::Seconds(20)) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return results_.size() >= n;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return results_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int credits_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<v1::WorkResult> results_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace peergrid::worker::testing

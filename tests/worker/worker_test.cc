@@ -16,82 +16,18 @@
 namespace peergrid::worker {
 namespace {
 
+using testing::Bundle;
+using testing::CollectingSink;
 using testing::Eventually;
 using ::testing::HasSubstr;
+using testing::Kernel;
+using testing::Sh;
 using testing::TempDir;
-
-class CollectingSink : public WorkSink {
- public:
-  void OnCredits(const v1::CreditGrant& g) override {
-    absl::MutexLock lock(&mu_);
-    credits_ += static_cast<int>(g.slots());
-  }
-  void OnResult(v1::WorkResult r) override {
-    absl::MutexLock lock(&mu_);
-    results_.push_back(std::move(r));
-  }
-  int credits() {
-    absl::MutexLock lock(&mu_);
-    return credits_;
-  }
-  // Takes n credits (waits for them).
-  bool Take(int n, absl::Duration timeout = absl::Seconds(10)) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return credits_ >= n;
-    };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&enough), timeout)) return false;
-    credits_ -= n;
-    return true;
-  }
-  std::vector<v1::WorkResult> WaitResults(
-      size_t n, absl::Duration timeout = absl::Seconds(20)) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return results_.size() >= n;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
-    return results_;
-  }
-  size_t result_count() {
-    absl::MutexLock lock(&mu_);
-    return results_.size();
-  }
-
- private:
-  absl::Mutex mu_;
-  int credits_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<v1::WorkResult> results_ ABSL_GUARDED_BY(mu_);
-};
-
-v1::Task Kernel(uint64_t index, const std::string& name,
-                const std::string& arg) {
-  v1::Task t;
-  t.set_index(index);
-  t.mutable_kernel()->set_name(name);
-  t.mutable_kernel()->set_argument(arg);
-  return t;
-}
-
-v1::Task Sh(uint64_t index, const std::string& script) {
-  v1::Task t;
-  t.set_index(index);
-  t.mutable_exec()->add_argv("sh");
-  t.mutable_exec()->add_argv("-c");
-  t.mutable_exec()->add_argv(script);
-  return t;
-}
-
-v1::Bundle Bundle(const std::string& job, std::vector<v1::Task> tasks) {
-  v1::Bundle b;
-  b.set_job_id(job);
-  for (auto& t : tasks) *b.add_tasks() = std::move(t);
-  return b;
-}
 
 class WorkerTest : public ::testing::Test {
  protected:
-  void Start(WorkerOptions o = {}) {
+  void Start() { Start(WorkerOptions()); }
+  void Start(WorkerOptions o) {
     if (o.cores == 0) o.cores = 2;
     o.data_dir = dir_.path() + "/data";
     o.node_name = "w1";
