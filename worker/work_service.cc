@@ -1,0 +1,279 @@
+#include "worker/work_service.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_callback.h>
+
+#include <deque>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "node/common/log.h"
+#include "worker/blob_fetcher.h"
+
+namespace peergrid::worker {
+namespace {
+
+class OpenReactor
+    : public grpc::ServerBidiReactor<v1::WorkFromOrigin, v1::WorkFromWorker>,
+      public WorkSink {
+ public:
+  OpenReactor(Worker& worker, const WorkServiceOptions& options,
+              grpc::CallbackServerContext* ctx)
+      : worker_(worker), options_(options), ctx_(ctx) {
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      if (ctx_->IsCancelled()) {
+        Broken();
+        return;
+      }
+      bool finish;
+      {
+        absl::MutexLock lock(&mu_);
+        read_closed_ = true;
+        finish = ShouldFinishLocked();
+      }
+      if (finish) Finish(grpc::Status::OK);
+      return;
+    }
+    absl::MutexLock session_lock(&session_mu_);
+    if (closed_) return;
+    switch (in_.message_case()) {
+      case v1::WorkFromOrigin::kOpen: {
+        if (session_ != nullptr) {
+          return Fail(grpc::StatusCode::INVALID_ARGUMENT,
+                      "OpenWork sent twice");
+        }
+        std::unique_ptr<BlobSource> blobs;
+        if (!in_.open().origin_address().empty()) {
+          auto creds = options_.origin_credentials
+                           ? options_.origin_credentials
+                           : grpc::InsecureChannelCredentials();
+          blobs = MakeGrpcBlobSource(
+              grpc::CreateChannel(in_.open().origin_address(), creds),
+              options_.blob_fetch_timeout);
+        }
+        session_ = worker_.OpenSession(in_.open(), *this, std::move(blobs));
+        break;
+      }
+      case v1::WorkFromOrigin::kBundle:
+        if (session_ == nullptr) {
+          return Fail(grpc::StatusCode::FAILED_PRECONDITION,
+                      "the first message must be OpenWork");
+        }
+        {
+          absl::MutexLock lock(&mu_);
+          outstanding_ += in_.bundle().tasks_size();
+        }
+        session_->Submit(std::move(*in_.mutable_bundle()));
+        break;
+      case v1::WorkFromOrigin::kCancel:
+        if (session_ != nullptr) session_->Cancel(in_.cancel());
+        break;
+      case v1::WorkFromOrigin::kDemand:
+        if (session_ == nullptr) {
+          return Fail(grpc::StatusCode::FAILED_PRECONDITION,
+                      "the first message must be OpenWork");
+        }
+        session_->SetDemand(in_.demand().slots_wanted());
+        break;
+      default:
+        return Fail(grpc::StatusCode::INVALID_ARGUMENT,
+                    "empty or unknown WorkFromOrigin message");
+    }
+    StartRead(&in_);
+  }
+
+  void OnCancel() override { Broken(); }
+
+  void OnWriteDone(bool ok) override {
+    const v1::WorkFromWorker* next = nullptr;
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      out_.pop_front();
+      if (ok && !out_.empty() && !finished_) {
+        next = &out_.front();
+      } else {
+        writing_ = false;
+        if (ok) finish = ShouldFinishLocked();
+      }
+    }
+    if (next != nullptr) StartWrite(next);
+    if (finish) Finish(grpc::Status::OK);
+  }
+
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&session_mu_);
+      closed_ = true;
+      session_.reset();  // Close: cancels tasks; no sink call after this.
+    }
+    delete this;
+  }
+
+  // WorkSink: from worker threads.
+  void OnCredits(const v1::CreditGrant& grant) override {
+    v1::WorkFromWorker m;
+    *m.mutable_credits() = grant;
+    Enqueue(std::move(m), false);
+  }
+  void OnResult(v1::WorkResult result) override {
+    v1::WorkFromWorker m;
+    *m.mutable_result() = std::move(result);
+    Enqueue(std::move(m), true);
+  }
+
+ private:
+  void Enqueue(v1::WorkFromWorker m, bool is_result) {
+    const v1::WorkFromWorker* first = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (is_result) --outstanding_;
+      if (finished_) return;
+      out_.push_back(std::move(m));
+      if (!writing_) {
+        writing_ = true;
+        first = &out_.front();
+      }
+    }
+    if (first != nullptr) StartWrite(first);
+  }
+
+  // The call broke: stop the session's tasks now, not when gRPC is done.
+  void Broken() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (broken_) return;
+      broken_ = true;
+    }
+    {
+      absl::MutexLock lock(&session_mu_);
+      closed_ = true;
+      if (session_ != nullptr) session_->Close();
+    }
+    FinishOnce(grpc::Status::CANCELLED);
+  }
+
+  void Fail(grpc::StatusCode code, const std::string& message) {
+    // Called from OnReadDone, which holds session_mu_.
+    LogWarning("work stream from %s: %s", ctx_->peer(), message);
+    closed_ = true;
+    if (session_ != nullptr) session_->Close();
+    FinishOnce(grpc::Status(code, message));
+  }
+
+  void FinishOnce(const grpc::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(status);
+  }
+
+  // After a half-close: finish once every result has been written.
+  bool ShouldFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (read_closed_ && outstanding_ <= 0 && !writing_ && !finished_) {
+      finished_ = true;
+      return true;
+    }
+    return false;
+  }
+
+  Worker& worker_;
+  const WorkServiceOptions& options_;
+  grpc::CallbackServerContext* ctx_;
+  v1::WorkFromOrigin in_;
+  // Held while calling into the session from reactions; never taken by
+  // sink calls, which take only mu_.
+  absl::Mutex session_mu_;
+  std::unique_ptr<WorkSession> session_ ABSL_GUARDED_BY(session_mu_);
+  bool closed_ ABSL_GUARDED_BY(session_mu_) = false;
+
+  absl::Mutex mu_;
+  std::deque<v1::WorkFromWorker> out_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class BlobWriter : public grpc::ServerWriteReactor<v1::BlobChunk> {
+ public:
+  BlobWriter(std::string sha256, std::string data, size_t chunk)
+      : data_(std::move(data)), chunk_size_(std::max<size_t>(1, chunk)) {
+    chunk_.set_sha256(std::move(sha256));
+    chunk_.set_total_size(data_.size());
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status::CANCELLED);
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (offset_ >= data_.size() && offset_ != 0) {
+      return Finish(grpc::Status::OK);
+    }
+    const size_t n = std::min(chunk_size_, data_.size() - offset_);
+    chunk_.set_offset(offset_);
+    chunk_.set_data(data_.substr(offset_, n));
+    offset_ += n;
+    if (n == 0) offset_ = 1;  // An empty blob: one empty chunk, then done.
+    StartWrite(&chunk_);
+  }
+  std::string data_;
+  const size_t chunk_size_;
+  size_t offset_ = 0;
+  v1::BlobChunk chunk_;
+};
+
+}  // namespace
+
+WorkService::WorkService(Worker& worker, WorkServiceOptions options)
+    : worker_(worker), options_(std::move(options)) {}
+WorkService::~WorkService() = default;
+
+grpc::ServerBidiReactor<v1::WorkFromOrigin, v1::WorkFromWorker>*
+WorkService::Open(grpc::CallbackServerContext* context) {
+  return new OpenReactor(worker_, options_, context);
+}
+
+grpc::ServerWriteReactor<v1::BlobChunk>* WorkService::FetchBlob(
+    grpc::CallbackServerContext* /*context*/,
+    const v1::FetchBlobRequest* request) {
+  if (options_.blob_provider == nullptr) {
+    class Unimplemented : public grpc::ServerWriteReactor<v1::BlobChunk> {
+     public:
+      Unimplemented() {
+        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                            "this node serves no blobs"));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Unimplemented;
+  }
+  auto data = options_.blob_provider->ReadBlob(request->sha256());
+  if (!data.ok()) {
+    class Failed : public grpc::ServerWriteReactor<v1::BlobChunk> {
+     public:
+      explicit Failed(const absl::Status& s) {
+        Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                            std::string(s.message())));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Failed(data.status());
+  }
+  return new BlobWriter(request->sha256(), std::move(*data),
+                        options_.blob_chunk_bytes);
+}
+
+}  // namespace peergrid::worker

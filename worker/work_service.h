@@ -1,0 +1,70 @@
+// WorkService: the gRPC face of the worker, `peergrid.v1.Work`.
+//
+//  * Open: a thin bidi reactor over a WorkSession. The first message must
+//    be OpenWork; then Bundle, CancelWork and Demand in any order. The
+//    worker answers CreditGrant and WorkResult messages. When the origin
+//    half-closes, the stream ends (OK) once every accepted task's result
+//    has been written. When the call breaks (cancelled, deadline, peer
+//    gone), the session closes at once: its tasks are cancelled (exec
+//    process groups killed) within a second. A protocol error ends the
+//    stream with INVALID_ARGUMENT or FAILED_PRECONDITION.
+//  * FetchBlob: served only when a BlobProvider is given (the origin side
+//    of this node, the scheduler, supplies it); UNIMPLEMENTED otherwise.
+//
+// Nothing here blocks a gRPC callback thread: task work goes to the
+// worker's arena and process reactor, results are written from a queue.
+// Register it on the node's one grpc::ServerBuilder (RegisterService) and
+// keep it, and the Worker, alive until the server has shut down.
+#ifndef PEERGRID_WORKER_WORK_SERVICE_H_
+#define PEERGRID_WORKER_WORK_SERVICE_H_
+
+#include <grpcpp/security/credentials.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/work.grpc.pb.h"
+#include "worker/worker.h"
+
+namespace peergrid::worker {
+
+// The origin side's blobs, for FetchBlob. Called on gRPC threads; should
+// be quick (an in-memory or local-file lookup).
+class BlobProvider {
+ public:
+  virtual ~BlobProvider() = default;
+  // The content of the blob, or NotFound.
+  virtual absl::StatusOr<std::string> ReadBlob(const std::string& sha256) = 0;
+};
+
+struct WorkServiceOptions {
+  // Credentials for calling FetchBlob on origins (the cluster's mTLS
+  // credentials); null means insecure.
+  std::shared_ptr<grpc::ChannelCredentials> origin_credentials;
+  absl::Duration blob_fetch_timeout = absl::Minutes(10);
+  size_t blob_chunk_bytes = 1 << 20;
+  // Not owned; may be null. Must outlive the service.
+  BlobProvider* blob_provider = nullptr;
+};
+
+class WorkService final : public v1::Work::CallbackService {
+ public:
+  WorkService(Worker& worker, WorkServiceOptions options = {});
+  ~WorkService() override;
+
+  grpc::ServerBidiReactor<v1::WorkFromOrigin, v1::WorkFromWorker>* Open(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerWriteReactor<v1::BlobChunk>* FetchBlob(
+      grpc::CallbackServerContext* context,
+      const v1::FetchBlobRequest* request) override;
+
+ private:
+  Worker& worker_;
+  WorkServiceOptions options_;
+};
+
+}  // namespace peergrid::worker
+
+#endif  // PEERGRID_WORKER_WORK_SERVICE_H_
