@@ -127,8 +127,8 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
         break;
       case kWait: {
         Ref();
-        absl::StatusOr<uint64_t> handle = jobs_.WakeWhenReady(
-            job_id_, next_, [this] {
+        absl::StatusOr<uint64_t> handle =
+            jobs_.WakeWhenReady(job_id_, next_, [this] {
               Pump();
               Unref();
             });
@@ -198,8 +198,8 @@ grpc::ServerUnaryReactor* JobsService::Cancel(
 }
 
 grpc::ServerUnaryReactor* JobsService::ListJobs(
-    grpc::CallbackServerContext* context, const v1::ListJobsRequest* /*request*/,
-    v1::ListJobsResponse* response) {
+    grpc::CallbackServerContext* context,
+    const v1::ListJobsRequest* /*request*/, v1::ListJobsResponse* response) {
   for (v1::JobStatus& job : jobs_.List()) {
     *response->add_jobs() = std::move(job);
   }

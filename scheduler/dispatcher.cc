@@ -63,7 +63,10 @@ Dispatcher::Dispatcher(DispatcherOptions options, JobManager& jobs,
 
 Dispatcher::~Dispatcher() { Stop(); }
 
-void Dispatcher::Start() {
+void Dispatcher::Start(const std::string& origin_name,
+                       const std::string& origin_address) {
+  origin_name_ = origin_name;
+  origin_address_ = origin_address;
   jobs_.SetWorkAvailableListener([this] {
     FillAll();
     absl::MutexLock lock(&mu_);
@@ -182,8 +185,8 @@ void Dispatcher::Plan() {
   }
   for (const auto& channel : opened) {
     v1::OpenWork open;
-    open.set_origin(options_.origin_name);
-    open.set_origin_address(options_.origin_address);
+    open.set_origin(origin_name_);
+    open.set_origin_address(origin_address_);
     {
       absl::MutexLock lock(&mu_);
       open.set_slots_wanted(channel->demand);

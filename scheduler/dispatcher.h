@@ -29,8 +29,6 @@
 namespace peergrid::scheduler {
 
 struct DispatcherOptions {
-  std::string origin_name;
-  std::string origin_address;  // Where workers fetch blobs from.
   absl::Duration tick = absl::Milliseconds(50);
   // A channel with nothing in flight and nothing pending for this long is
   // closed, so that idle origins reserve nothing on workers.
@@ -51,7 +49,9 @@ class Dispatcher {
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
-  void Start();
+  // Starts the thread. Workers learn the origin's name, and the address
+  // they fetch input blobs from, when a channel opens.
+  void Start(const std::string& origin_name, const std::string& origin_address);
   // Closes every channel (their tasks go back to pending) and stops.
   void Stop();
 
@@ -74,6 +74,8 @@ class Dispatcher {
   WorkChannel* Ready(Channel& channel);
 
   const DispatcherOptions options_;
+  std::string origin_name_;  // Set by Start().
+  std::string origin_address_;
   JobManager& jobs_;
   const MembersFn members_;
   const WorkChannelFactory open_channel_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -51,7 +52,9 @@ std::string IdPrefix(const std::string& origin) {
 JobManager::JobManager(JobManagerOptions options,
                        prometheus::Registry* registry)
     : options_(std::move(options)),
-      metrics_(std::make_unique<SchedulerMetrics>(registry)) {}
+      metrics_(std::make_unique<SchedulerMetrics>(registry)),
+      // Tells apart ids of two origins of one name started in one second.
+      id_nonce_(absl::Uniform<uint16_t>(absl::BitGen())) {}
 
 JobManager::~JobManager() = default;
 
@@ -87,8 +90,9 @@ absl::StatusOr<std::string> JobManager::Submit(v1::Job job) {
   std::string id;
   {
     absl::MutexLock lock(&mu_);
-    id = absl::StrFormat("%s-%x-%d", IdPrefix(options_.origin_name),
-                         absl::ToUnixSeconds(now), next_job_number_++);
+    id = absl::StrFormat("%s-%x%04x-%d", IdPrefix(options_.origin_name),
+                         absl::ToUnixSeconds(now), id_nonce_,
+                         next_job_number_++);
     record->id = id;
     for (v1::Blob& blob : *job.mutable_blobs()) {
       auto [it, inserted] = blobs_.try_emplace(blob.sha256());

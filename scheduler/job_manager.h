@@ -152,6 +152,7 @@ class JobManager {
 
   const JobManagerOptions options_;
   std::unique_ptr<SchedulerMetrics> metrics_;
+  const uint16_t id_nonce_;
 
   mutable absl::Mutex mu_;
   std::function<void()> work_available_ ABSL_GUARDED_BY(mu_);

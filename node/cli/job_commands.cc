@@ -1,5 +1,7 @@
 // The job subcommands that work on a job by its id or file: `submit`,
 // `wait`, `jobs` and `cancel`.
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,9 +11,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <google/protobuf/util/json_util.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
@@ -39,12 +38,18 @@ std::chrono::system_clock::time_point Deadline(int seconds) {
 
 const char* StateName(v1::JobState state) {
   switch (state) {
-    case v1::JOB_STATE_QUEUED: return "queued";
-    case v1::JOB_STATE_RUNNING: return "running";
-    case v1::JOB_STATE_DONE: return "done";
-    case v1::JOB_STATE_FAILED: return "failed";
-    case v1::JOB_STATE_CANCELLED: return "cancelled";
-    default: return "unknown";
+    case v1::JOB_STATE_QUEUED:
+      return "queued";
+    case v1::JOB_STATE_RUNNING:
+      return "running";
+    case v1::JOB_STATE_DONE:
+      return "done";
+    case v1::JOB_STATE_FAILED:
+      return "failed";
+    case v1::JOB_STATE_CANCELLED:
+      return "cancelled";
+    default:
+      return "unknown";
   }
 }
 
@@ -131,10 +136,12 @@ int FollowJob(const Command& command, const std::string& address,
       PrintError(command, absl::StrCat("no job '", job_id, "' at ", address));
       return kExitFailure;
     }
-    PrintError(command, DescribeCallError(
-                            address, grpc::Status(static_cast<grpc::StatusCode>(
-                                                      outcome.status().code()),
-                                                  std::string(outcome.status().message()))));
+    PrintError(
+        command,
+        DescribeCallError(
+            address,
+            grpc::Status(static_cast<grpc::StatusCode>(outcome.status().code()),
+                         std::string(outcome.status().message()))));
     return kExitFailure;
   }
   return ExitStatusFor(outcome->status);
@@ -178,10 +185,11 @@ int RunSubmit(const Command& command, std::vector<std::string> args) {
   v1::SubmitResponse response;
   const grpc::Status status = stub->Submit(&context, request, &response);
   if (!status.ok()) {
-    PrintError(command,
-               status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
-                   ? absl::StrCat("the job was refused: ", status.error_message())
-                   : DescribeCallError(address, status));
+    PrintError(
+        command,
+        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
+            ? absl::StrCat("the job was refused: ", status.error_message())
+            : DescribeCallError(address, status));
     return kExitFailure;
   }
   std::cout << response.job_id() << std::endl;
@@ -205,7 +213,8 @@ int RunJobs(const Command& command, std::vector<std::string> args) {
   int exit_code = kExitOk;
   if (!ParseCommand(command, args, &positional, &exit_code)) return exit_code;
   if (!positional.empty()) {
-    PrintError(command, absl::StrCat("unexpected argument '", positional[0], "'"));
+    PrintError(command,
+               absl::StrCat("unexpected argument '", positional[0], "'"));
     return kExitUsage;
   }
   const std::string address = NodeAddress();
@@ -220,8 +229,8 @@ int RunJobs(const Command& command, std::vector<std::string> args) {
     return kExitFailure;
   }
   const char* format = "%-28s %-16s %-9s %8s %8s %8s %8s %s\n";
-  std::cout << absl::StrFormat(format, "ID", "NAME", "STATE", "TASKS",
-                               "DONE", "FAILED", "RUNNING", "AGE");
+  std::cout << absl::StrFormat(format, "ID", "NAME", "STATE", "TASKS", "DONE",
+                               "FAILED", "RUNNING", "AGE");
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   for (const v1::JobStatus& job : response.jobs()) {
     std::cout << absl::StrFormat(
@@ -251,7 +260,8 @@ int RunCancel(const Command& command, std::vector<std::string> args) {
   v1::CancelResponse response;
   const grpc::Status status = stub->Cancel(&context, request, &response);
   if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
-    PrintError(command, absl::StrCat("no job '", positional[0], "' at ", address));
+    PrintError(command,
+               absl::StrCat("no job '", positional[0], "' at ", address));
     return kExitFailure;
   }
   if (!status.ok()) {

@@ -1,13 +1,12 @@
 // `peergrid run`: GNU parallel's habits over the grid. One task per value,
 // outputs printed whole as tasks finish, exit status = failed tasks.
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -56,8 +55,8 @@ std::string Substitute(const std::string& arg, const std::string& value,
     return arg;
   }
   *used = true;
-  return absl::StrReplaceAll(
-      arg, {{"{}", value}, {"{#}", absl::StrCat(number)}});
+  return absl::StrReplaceAll(arg,
+                             {{"{}", value}, {"{#}", absl::StrCat(number)}});
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -83,7 +82,8 @@ absl::StatusOr<v1::Job> BuildJob(const std::vector<std::string>& command,
     return absl::InvalidArgumentError("--timeout must not be negative");
   }
   defaults.set_cpus(static_cast<uint32_t>(absl::GetFlag(FLAGS_cpus)));
-  defaults.set_timeout_ms(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_timeout)));
+  defaults.set_timeout_ms(
+      absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_timeout)));
   // 0 would mean the origin's default; "--retries=0" means none at all.
   defaults.set_retries(static_cast<uint32_t>(absl::GetFlag(FLAGS_retries)));
   defaults.set_retry_failed(absl::GetFlag(FLAGS_retry_failed));
@@ -91,7 +91,9 @@ absl::StatusOr<v1::Job> BuildJob(const std::vector<std::string>& command,
   std::vector<v1::InputFile> shipped;
   for (const std::string& path : absl::GetFlag(FLAGS_ship)) {
     absl::StatusOr<std::string> data = ReadFile(path);
-    if (!data.ok()) return absl::InvalidArgumentError(absl::StrCat("--ship: ", data.status().message()));
+    if (!data.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("--ship: ", data.status().message()));
     v1::Blob* blob = job.add_blobs();
     blob->set_sha256(scheduler::Sha256Hex(*data));
     blob->set_data(std::move(*data));
@@ -199,11 +201,11 @@ int RunRun(const Command& command, std::vector<std::string> args) {
                          std::chrono::seconds(60));
     const grpc::Status status = stub->Submit(&context, request, &response);
     if (!status.ok()) {
-      PrintError(command,
-                 status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
-                     ? absl::StrCat("the job was refused: ",
-                                    status.error_message())
-                     : DescribeCallError(address, status));
+      PrintError(
+          command,
+          status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
+              ? absl::StrCat("the job was refused: ", status.error_message())
+              : DescribeCallError(address, status));
       return kExitRunError;
     }
   }
@@ -218,8 +220,8 @@ int RunRun(const Command& command, std::vector<std::string> args) {
   output.results_dir = absl::GetFlag(FLAGS_results);
   output.progress = isatty(STDERR_FILENO);
   output.values = std::move(values);
-  absl::StatusOr<WatchOutcome> outcome =
-      WatchAndPrint(*stub, response.job_id(), 0, output, nullptr, watch_context);
+  absl::StatusOr<WatchOutcome> outcome = WatchAndPrint(
+      *stub, response.job_id(), 0, output, nullptr, watch_context);
   if (stop.received()) {
     PrintError(command, absl::StrCat("interrupted: job ", response.job_id(),
                                      " cancelled"));

@@ -1,5 +1,7 @@
 #include "node/cli/watch.h"
 
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -9,9 +11,6 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
-
-#include <google/protobuf/util/json_util.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -133,7 +132,11 @@ class Printer {
       WriteAll(stdout, json);
     } else {
       WriteAll(stdout, result.stdout());
+      // A kernel's bytes get a line of their own, as a command's echo would.
       WriteAll(stdout, result.output());
+      if (!result.output().empty() && result.output().back() != '\n') {
+        WriteAll(stdout, "\n");
+      }
       WriteAll(stderr, result.stderr());
     }
     std::fflush(stdout);
@@ -160,11 +163,11 @@ class Printer {
   void SaveResult(const v1::TaskResult& result, uint64_t number) {
     const std::string dir = absl::StrCat(options_.results_dir, "/", number);
     absl::Status status = MakeDirs(dir);
-    if (status.ok()) status = WriteFile(dir + "/stdout", result.stdout() + result.output());
+    if (status.ok())
+      status = WriteFile(dir + "/stdout", result.stdout() + result.output());
     if (status.ok()) status = WriteFile(dir + "/stderr", result.stderr());
     if (status.ok()) {
-      status = WriteFile(dir + "/exit",
-                         absl::StrCat(result.exit_code(), "\n"));
+      status = WriteFile(dir + "/exit", absl::StrCat(result.exit_code(), "\n"));
     }
     for (const v1::OutputFile& file : result.output_files()) {
       if (!status.ok()) break;

@@ -17,10 +17,10 @@
 namespace peergrid::cli {
 
 struct OutputOptions {
-  bool keep_order = false;      // -k: print in task order.
-  bool json = false;            // One JSON TaskResult per line.
-  std::string results_dir;      // DIR/<#>/{stdout,stderr,exit,files/}.
-  bool progress = false;        // A progress bar on stderr.
+  bool keep_order = false;  // -k: print in task order.
+  bool json = false;        // One JSON TaskResult per line.
+  std::string results_dir;  // DIR/<#>/{stdout,stderr,exit,files/}.
+  bool progress = false;    // A progress bar on stderr.
   // The value each task was made from (run), for failure messages.
   std::vector<std::string> values;
 };

@@ -160,7 +160,6 @@ class DispatcherTest : public ::testing::Test {
           std::make_unique<FakeWorker>("w" + std::to_string(i), slots[i]));
     }
     DispatcherOptions options;
-    options.origin_name = "origin";
     options.tick = absl::Milliseconds(5);
     dispatcher_ = std::make_unique<Dispatcher>(
         options, jobs_,
@@ -185,7 +184,7 @@ class DispatcherTest : public ::testing::Test {
           ADD_FAILURE() << "unknown worker " << endpoint.name;
           return std::unique_ptr<WorkChannel>();
         });
-    dispatcher_->Start();
+    dispatcher_->Start("origin", "origin:1");
   }
 
   // Steps every live worker until the job finishes or 10 s pass.
