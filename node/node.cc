@@ -4,9 +4,11 @@
 #include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <exception>
+#include <filesystem>
 #include <utility>
 #include <vector>
 
@@ -18,15 +20,21 @@
 #include "node/common/machine.h"
 #include "node/common/version.h"
 #include "node/jobs_service.h"
+#include "node/local_work_channel.h"
 #include "node/process_metrics.h"
 #include "node/rpc_metrics.h"
+#include "scheduler/dispatcher.h"
+#include "scheduler/grpc_work_channel.h"
+#include "scheduler/job_manager.h"
+#include "worker/kernel.h"
+#include "worker/work_service.h"
 
 namespace peergrid {
 namespace {
 
 constexpr uint16_t kDefaultGrpcPort = 7420;
 
-void RegisterNodeGauges(prometheus::Registry& registry, double cores_donated) {
+void RegisterNodeGauges(prometheus::Registry& registry) {
   prometheus::BuildGauge()
       .Name("peergrid_build_info")
       .Help("Always 1; labelled with the version of the running node.")
@@ -39,13 +47,19 @@ void RegisterNodeGauges(prometheus::Registry& registry, double cores_donated) {
       .Register(registry)
       .Add({})
       .Set(MachineCores());
-  prometheus::BuildGauge()
-      .Name("peergrid_cores_donated")
-      .Help("Cores this node offers to the grid.")
-      .Register(registry)
-      .Add({})
-      .Set(cores_donated);
 }
+
+// Workers fetch the inputs of this origin's jobs from its job manager.
+class JobBlobProvider : public worker::BlobProvider {
+ public:
+  explicit JobBlobProvider(scheduler::JobManager& jobs) : jobs_(jobs) {}
+  absl::StatusOr<std::string> ReadBlob(const std::string& sha256) override {
+    return jobs_.ReadBlob(sha256);
+  }
+
+ private:
+  scheduler::JobManager& jobs_;
+};
 
 }  // namespace
 
@@ -124,7 +138,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
 
 Node::Node(const NodeOptions& options)
     : options_(options),
-      cores_donated_(options.cores > 0 ? options.cores : MachineCores()),
       start_time_unix_ms_(absl::ToUnixMillis(absl::Now())),
       registry_(std::make_shared<prometheus::Registry>()) {}
 
@@ -133,13 +146,84 @@ Node::~Node() {
   // civetweb's stop polls every 2 s, so this may block that long; the node
   // command exits without it (see node_command.cc).
   exposer_.reset();
+  jobs_service_.reset();
+  dispatcher_.reset();
+  work_service_.reset();
+  worker_.reset();  // Cancels what still runs.
+  if (remove_data_dir_) {
+    std::error_code ignored;
+    std::filesystem::remove_all(data_dir_, ignored);
+  }
 }
 
 absl::Status Node::StartServing() {
   const HostPort listen = *ParseHostPort(options_.listen);
-  RegisterNodeGauges(*registry_, cores_donated_);
+  RegisterNodeGauges(*registry_);
 
-  jobs_service_ = std::make_unique<JobsService>([this] {
+  data_dir_ = options_.data_dir;
+  if (data_dir_.empty()) {
+    std::string pattern = "/tmp/peergrid-node-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return absl::InternalError("cannot create a temporary data directory");
+    }
+    data_dir_ = pattern;
+    remove_data_dir_ = true;
+  } else {
+    std::error_code error;
+    std::filesystem::create_directories(data_dir_, error);
+    if (error) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--data-dir=", data_dir_, ": cannot create it: ", error.message()));
+    }
+  }
+
+  worker::WorkerOptions worker_options = options_.worker;
+  worker_options.cores = options_.cores;
+  worker_options.data_dir = data_dir_;
+  worker_options.node_name = options_.name;  // Empty: the origin fills it in.
+  absl::StatusOr<std::unique_ptr<worker::Worker>> worker =
+      worker::Worker::Create(worker_options, registry_.get());
+  if (!worker.ok()) return worker.status();
+  worker_ = std::move(*worker);
+
+  scheduler::JobManagerOptions job_options;
+  job_options.origin_name = options_.name.empty() ? HostName() : options_.name;
+  worker::Worker* worker_ptr = worker_.get();
+  job_options.limits.kernel_known = [worker_ptr](const std::string& name) {
+    return worker_ptr->kernels().Find(name) != nullptr;
+  };
+  jobs_ = std::make_unique<scheduler::JobManager>(job_options, registry_.get());
+  blob_provider_ = std::make_unique<JobBlobProvider>(*jobs_);
+  worker::WorkServiceOptions work_options;
+  work_options.blob_provider = blob_provider_.get();
+  work_service_ =
+      std::make_unique<worker::WorkService>(*worker_, std::move(work_options));
+
+  const int max_bytes = static_cast<int>(options_.grpc_max_message_bytes);
+  scheduler::WorkChannelFactory remote =
+      scheduler::GrpcWorkChannelFactory(nullptr, max_bytes);
+  dispatcher_ = std::make_unique<scheduler::Dispatcher>(
+      scheduler::DispatcherOptions(), *jobs_,
+      [this] {
+        // Until gossip lands, the grid is this node alone.
+        scheduler::WorkerView self;
+        self.name = name_;
+        self.address = grpc_address_;
+        self.cores_donated = worker_->cores_donated();
+        self.cores_free = worker_->cores_free();
+        return std::vector<scheduler::WorkerView>{self};
+      },
+      [this, remote](const scheduler::WorkerEndpoint& endpoint,
+                     const v1::OpenWork& open,
+                     std::shared_ptr<scheduler::WorkChannelEvents> events) {
+        if (endpoint.name == name_) {
+          return OpenLocalWorkChannel(*worker_, *jobs_, open,
+                                      std::move(events));
+        }
+        return remote(endpoint, open, std::move(events));
+      });
+
+  jobs_service_ = std::make_unique<JobsService>(*jobs_, *dispatcher_, [this] {
     v1::ClusterStatusResponse response;
     v1::MemberStatus* self = response.add_members();
     *self->mutable_advertisement() = CurrentAdvertisement();
@@ -155,10 +239,10 @@ absl::Status Node::StartServing() {
   // gRPC turns SO_REUSEPORT on by default, which would let a second node
   // silently share a port with the first.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  const int max_bytes = static_cast<int>(options_.grpc_max_message_bytes);
   builder.SetMaxReceiveMessageSize(max_bytes);
   builder.SetMaxSendMessageSize(max_bytes);
   builder.RegisterService(jobs_service_.get());
+  builder.RegisterService(work_service_.get());
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
@@ -212,10 +296,10 @@ absl::Status Node::StartServing() {
     advertisement_.set_grpc_address(grpc_address_);
     advertisement_.set_metrics_address(metrics_address_);
     advertisement_.set_machine_cores(static_cast<uint32_t>(MachineCores()));
-    advertisement_.set_cores_donated(cores_donated_);
     advertisement_.set_version(Version());
     advertisement_.set_start_time_unix_ms(start_time_unix_ms_);
   }
+  dispatcher_->Start(name_, grpc_address_);
   LogInfo("node %s serving gRPC on %s, metrics on %s", name_, grpc_address_,
           metrics_address_.empty() ? "(off)" : metrics_address_);
   return absl::OkStatus();
@@ -227,8 +311,11 @@ v1::Advertisement Node::CurrentAdvertisement() const {
     absl::MutexLock lock(&advertisement_mu_);
     ad = advertisement_;
   }
-  // Nothing runs tasks yet, so every donated core is free.
-  ad.set_cores_free(cores_donated_);
+  ad.set_cores_donated(worker_->cores_donated());
+  ad.set_cores_free(worker_->cores_free());
+  const worker::Worker::Stats stats = worker_->stats();
+  ad.set_tasks_running(static_cast<uint32_t>(stats.running));
+  ad.set_tasks_queued(static_cast<uint32_t>(stats.queued));
   ad.set_load_average(LoadAverage1m());
   ad.set_memory_free_bytes(MemoryAvailableBytes());
   return ad;
@@ -237,6 +324,8 @@ v1::Advertisement Node::CurrentAdvertisement() const {
 void Node::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  // The origin side first: its streams close and nothing new is placed.
+  if (dispatcher_ != nullptr) dispatcher_->Stop();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(grace));

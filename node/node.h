@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/advertisement.pb.h"
+#include "worker/worker.h"
 
 namespace prometheus {
 class Exposer;
@@ -34,6 +35,16 @@ namespace peergrid {
 
 class JobsService;
 class ProcessMetrics;
+
+namespace scheduler {
+class Dispatcher;
+class JobManager;
+}  // namespace scheduler
+
+namespace worker {
+class BlobProvider;
+class WorkService;
+}  // namespace worker
 
 struct NodeOptions {
   // Name in the grid; empty picks the host name, plus ":PORT" when the gRPC
@@ -52,6 +63,12 @@ struct NodeOptions {
   int cores = 0;
   // Largest gRPC message accepted or sent.
   int64_t grpc_max_message_bytes = 64 << 20;
+  // Where the node keeps task directories and its blob cache; empty means a
+  // private temporary directory, removed when the node stops.
+  std::string data_dir;
+  // The worker's own settings. Its cores, data_dir and node_name are taken
+  // from the fields above.
+  worker::WorkerOptions worker;
 };
 
 // Checks options a user typed, before anything binds: every error names
@@ -82,8 +99,9 @@ class Node {
   const std::string& grpc_address() const { return grpc_address_; }
   // HOST:PORT of /metrics with the bound port; empty when metrics are off.
   const std::string& metrics_address() const { return metrics_address_; }
-  double cores_donated() const { return cores_donated_; }
   prometheus::Registry& metrics() { return *registry_; }
+  worker::Worker& worker() { return *worker_; }
+  scheduler::JobManager& jobs() { return *jobs_; }
 
  private:
   explicit Node(const NodeOptions& options);
@@ -92,8 +110,9 @@ class Node {
   v1::Advertisement CurrentAdvertisement() const;
 
   const NodeOptions options_;
-  const double cores_donated_;
   const int64_t start_time_unix_ms_;
+  std::string data_dir_;
+  bool remove_data_dir_ = false;  // A temporary one of our own.
   // Set once in StartServing(), before the start line; read-only after.
   std::string name_;
   std::string grpc_address_;
@@ -106,6 +125,12 @@ class Node {
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<ProcessMetrics> process_metrics_;
+  // The parts, in the order they are built; destroyed in reverse.
+  std::unique_ptr<worker::Worker> worker_;
+  std::unique_ptr<scheduler::JobManager> jobs_;
+  std::unique_ptr<worker::BlobProvider> blob_provider_;
+  std::unique_ptr<worker::WorkService> work_service_;
+  std::unique_ptr<scheduler::Dispatcher> dispatcher_;
   std::unique_ptr<JobsService> jobs_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<prometheus::Exposer> exposer_;

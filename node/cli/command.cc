@@ -88,6 +88,7 @@ bool ParseCommand(const Command& command, const std::vector<std::string>& args,
     return false;
   };
   positional->clear();
+  std::vector<absl::CommandLineFlag*> lists_seen;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
     for (const auto& [alias, full] : command.aliases) {
@@ -98,6 +99,10 @@ bool ParseCommand(const Command& command, const std::vector<std::string>& args,
       break;
     }
     if (arg == "-" || arg.size() < 2 || arg[0] != '-') {
+      if (command.flags_end_at_first_argument) {
+        positional->insert(positional->end(), args.begin() + i, args.end());
+        break;
+      }
       positional->push_back(arg);
       continue;
     }
@@ -133,6 +138,16 @@ bool ParseCommand(const Command& command, const std::vector<std::string>& args,
         value = args[++i];  // "--node ADDR" as well as "--node=ADDR".
       } else {
         return usage_error(absl::StrCat("flag '", arg, "' needs a value"));
+      }
+    }
+    if (flag->IsOfType<std::vector<std::string>>()) {
+      // A repeated list flag adds to the list (--ship=a --ship=b).
+      if (std::find(lists_seen.begin(), lists_seen.end(), flag) !=
+          lists_seen.end()) {
+        const std::string current = flag->CurrentValue();
+        if (!current.empty()) value = absl::StrCat(current, ",", value);
+      } else {
+        lists_seen.push_back(flag);
       }
     }
     std::string error;

@@ -32,6 +32,9 @@ struct Command {
   std::vector<std::pair<std::string, std::string>> aliases = {};
   // Exit status for a bad flag or argument.
   int usage_exit_code = kExitUsage;
+  // Whether flags stop at the first argument that is not one, so that a
+  // command line after it keeps its own flags (`peergrid run echo -n {}`).
+  bool flags_end_at_first_argument = false;
 };
 
 // Parses the flags in `args` (everything after the subcommand's name) for
@@ -48,6 +51,11 @@ void PrintError(const Command& command, const std::string& message);
 
 // The subcommands.
 const Command& NodeCommand();
+const Command& RunCommand();
+const Command& SubmitCommand();
+const Command& WaitCommand();
+const Command& JobsCommand();
+const Command& CancelCommand();
 const Command& StatusCommand();
 const Command& VersionCommand();
 

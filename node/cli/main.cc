@@ -12,7 +12,8 @@ namespace {
 
 const std::vector<const Command*>& Commands() {
   static const auto* commands = new std::vector<const Command*>{
-      &NodeCommand(), &StatusCommand(), &VersionCommand()};
+      &NodeCommand(), &RunCommand(),    &SubmitCommand(), &WaitCommand(),
+      &JobsCommand(), &CancelCommand(), &StatusCommand(), &VersionCommand()};
   return *commands;
 }
 

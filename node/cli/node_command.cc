@@ -14,6 +14,7 @@
 #include "node/common/log.h"
 #include "node/common/version.h"
 #include "node/node.h"
+#include "worker/worker.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7420",
           "gRPC address to listen on, HOST:PORT; port 0 picks a free port. "
@@ -38,12 +39,78 @@ ABSL_FLAG(std::string, log_level, "info",
           "or error.");
 ABSL_FLAG(int64_t, grpc_max_message_bytes, 64 << 20,
           "Largest gRPC message the node accepts or sends, in bytes.");
+ABSL_FLAG(std::string, data_dir, "",
+          "Directory for task working directories and the blob cache; empty "
+          "means a temporary directory removed when the node stops.");
+ABSL_FLAG(std::string, donate, "all",
+          "'all' donates --cores; 'idle' donates only what other processes "
+          "leave idle (from /proc/stat, every second) and pauses exec tasks "
+          "while the machine's owner needs the CPU.");
+ABSL_FLAG(std::vector<std::string>, accept,
+          std::vector<std::string>({"exec", "kernel"}),
+          "Kinds of task this node runs for the grid: exec, kernel, or both.");
+ABSL_FLAG(std::string, exec_user, "nobody",
+          "When the node runs as root, exec tasks run as this user.");
+ABSL_FLAG(std::string, sandbox, "none",
+          "'bwrap' runs each exec task under bubblewrap: no network, a "
+          "read-only root, a private /tmp.");
+ABSL_FLAG(std::vector<std::string>, plugin, {},
+          "Shared library of extra kernels to load at start (repeatable).");
+ABSL_FLAG(int64_t, blob_cache_bytes, int64_t{1} << 30,
+          "Most bytes of input blobs kept on disk; least recently used go "
+          "first.");
+ABSL_FLAG(int64_t, task_timeout_ms, 3600000,
+          "Wall-clock limit of a task that sets none, in milliseconds.");
 
 namespace peergrid::cli {
 namespace {
 
 // Shutdown must finish within 2 s of the signal; this leaves room to exit.
 constexpr absl::Duration kShutdownGrace = absl::Milliseconds(500);
+
+absl::Status WorkerOptionsFromFlags(worker::WorkerOptions& options) {
+  const std::string donate = absl::GetFlag(FLAGS_donate);
+  if (donate == "all") {
+    options.donate = worker::DonateMode::kAll;
+  } else if (donate == "idle") {
+    options.donate = worker::DonateMode::kIdle;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--donate=", donate, ": use 'all' or 'idle'"));
+  }
+  options.accept_exec = options.accept_kernel = false;
+  for (const std::string& kind : absl::GetFlag(FLAGS_accept)) {
+    if (kind == "exec") {
+      options.accept_exec = true;
+    } else if (kind == "kernel") {
+      options.accept_kernel = true;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--accept: unknown kind '", kind, "' (use exec, kernel or both)"));
+    }
+  }
+  if (!options.accept_exec && !options.accept_kernel) {
+    return absl::InvalidArgumentError("--accept: name at least one kind");
+  }
+  const std::string sandbox = absl::GetFlag(FLAGS_sandbox);
+  if (sandbox != "none" && sandbox != "bwrap") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--sandbox=", sandbox, ": use 'none' or 'bwrap'"));
+  }
+  options.sandbox_bwrap = sandbox == "bwrap";
+  options.exec_user = absl::GetFlag(FLAGS_exec_user);
+  options.plugins = absl::GetFlag(FLAGS_plugin);
+  if (absl::GetFlag(FLAGS_blob_cache_bytes) < 0 ||
+      absl::GetFlag(FLAGS_task_timeout_ms) <= 0) {
+    return absl::InvalidArgumentError(
+        "--blob-cache-bytes must be 0 or more and --task-timeout-ms more "
+        "than 0");
+  }
+  options.blob_cache_bytes =
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_blob_cache_bytes));
+  options.default_timeout_ms = absl::GetFlag(FLAGS_task_timeout_ms);
+  return absl::OkStatus();
+}
 
 int RunNode(const Command& command, std::vector<std::string> args) {
   // Handle the stop signals synchronously on this thread: block them before
@@ -80,6 +147,12 @@ int RunNode(const Command& command, std::vector<std::string> args) {
   options.metrics = absl::GetFlag(FLAGS_metrics);
   options.insecure = absl::GetFlag(FLAGS_insecure);
   options.grpc_max_message_bytes = absl::GetFlag(FLAGS_grpc_max_message_bytes);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (absl::Status worker = WorkerOptionsFromFlags(options.worker);
+      !worker.ok()) {
+    PrintError(command, std::string(worker.message()));
+    return kExitUsage;
+  }
   if (absl::Status valid = ValidateNodeOptions(options); !valid.ok()) {
     PrintError(command, std::string(valid.message()));
     return kExitUsage;

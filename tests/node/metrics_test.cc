@@ -58,7 +58,7 @@ TEST_F(MetricsTest, ExposesBuildMachineAndDonation) {
                                       Version(), "\"}")),
             1.0);
   EXPECT_EQ(Sample(text, "peergrid_machine_cores"), MachineCores());
-  EXPECT_EQ(Sample(text, "peergrid_cores_donated"), 1.0);
+  EXPECT_EQ(Sample(text, "peergrid_worker_cores_donated"), 1.0);
 }
 
 TEST_F(MetricsTest, ExposesProcessMetrics) {

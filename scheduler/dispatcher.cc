@@ -1,0 +1,277 @@
+#include "scheduler/dispatcher.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "node/common/log.h"
+
+namespace peergrid::scheduler {
+
+// One channel and its bookkeeping. Events come from the channel's threads.
+class Dispatcher::Channel : public WorkChannelEvents,
+                            public std::enable_shared_from_this<Channel> {
+ public:
+  Channel(Dispatcher& dispatcher, ChannelId id, WorkerEndpoint worker)
+      : dispatcher_(dispatcher), id_(id), worker_(std::move(worker)) {}
+
+  void OnCredits(uint32_t slots) override {
+    {
+      absl::MutexLock lock(&dispatcher_.mu_);
+      credits += slots;
+      last_busy = absl::Now();
+    }
+    dispatcher_.Fill(shared_from_this());
+  }
+  void OnResult(v1::WorkResult result) override {
+    {
+      absl::MutexLock lock(&dispatcher_.mu_);
+      last_busy = absl::Now();
+    }
+    dispatcher_.jobs_.AcceptResult(id_, worker_.name, std::move(result));
+  }
+  void OnClosed(const absl::Status& status) override {
+    dispatcher_.OnClosed(*this, status);
+  }
+
+  ChannelId id() const { return id_; }
+  const WorkerEndpoint& worker() const { return worker_; }
+
+  // Set once, under the dispatcher's mutex, when the factory returns; read
+  // freely once `ready` was seen true under that mutex.
+  std::unique_ptr<WorkChannel> channel;
+  bool ready ABSL_GUARDED_BY(dispatcher_.mu_) = false;
+  uint32_t credits ABSL_GUARDED_BY(dispatcher_.mu_) = 0;
+  uint32_t demand ABSL_GUARDED_BY(dispatcher_.mu_) = 0;
+  bool closed ABSL_GUARDED_BY(dispatcher_.mu_) = false;
+  absl::Time last_busy ABSL_GUARDED_BY(dispatcher_.mu_) = absl::Now();
+
+ private:
+  Dispatcher& dispatcher_;
+  const ChannelId id_;
+  const WorkerEndpoint worker_;
+};
+
+Dispatcher::Dispatcher(DispatcherOptions options, JobManager& jobs,
+                       MembersFn members, WorkChannelFactory open_channel)
+    : options_(std::move(options)),
+      jobs_(jobs),
+      members_(std::move(members)),
+      open_channel_(std::move(open_channel)) {}
+
+Dispatcher::~Dispatcher() { Stop(); }
+
+void Dispatcher::Start(const std::string& origin_name,
+                       const std::string& origin_address) {
+  origin_name_ = origin_name;
+  origin_address_ = origin_address;
+  jobs_.SetWorkAvailableListener([this] {
+    FillAll();
+    absl::MutexLock lock(&mu_);
+    wake_ = true;
+  });
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Dispatcher::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  jobs_.SetWorkAvailableListener(nullptr);
+  if (thread_.joinable()) thread_.join();
+  std::vector<std::shared_ptr<Channel>> channels;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, channel] : channels_) channels.push_back(channel);
+  }
+  for (auto& channel : channels) {
+    if (WorkChannel* ready = Ready(*channel)) ready->Close();
+  }
+  absl::MutexLock lock(&mu_);
+  channels_.clear();
+  closed_.clear();
+}
+
+WorkChannel* Dispatcher::Ready(Channel& channel) {
+  absl::MutexLock lock(&mu_);
+  return channel.ready ? channel.channel.get() : nullptr;
+}
+
+size_t Dispatcher::channel_count() const {
+  absl::MutexLock lock(&mu_);
+  return channels_.size();
+}
+
+void Dispatcher::Run() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      const auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return wake_ || stopping_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&woken), options_.tick);
+      if (stopping_) return;
+      wake_ = false;
+      // Channels that reported closed are dropped here, not in their own
+      // callback, which may run inside the channel object.
+      closed_.clear();
+    }
+    Plan();
+  }
+}
+
+void Dispatcher::Plan() {
+  const std::vector<WorkerView> members = members_();
+  const size_t pending = jobs_.PendingTasks();
+  PlacementDemand demand;
+  demand.pending_slots = pending;
+  demand.max_task_cpus = std::max<uint32_t>(jobs_.MaxPendingCpus(), 1);
+
+  std::vector<std::shared_ptr<Channel>> to_close;
+  std::vector<std::pair<std::shared_ptr<Channel>, uint32_t>> demands;
+  std::vector<std::shared_ptr<Channel>> opened;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    absl::flat_hash_map<std::string, const WorkerView*> alive;
+    for (const WorkerView& member : members) alive[member.name] = &member;
+    const absl::Time now = absl::Now();
+
+    // Workers gossip no longer lists as alive: their tasks go elsewhere.
+    for (auto& [name, channel] : channels_) {
+      const bool idle = channel->credits == 0 && pending == 0 &&
+                        now - channel->last_busy > options_.idle_close;
+      if (!alive.contains(name) || idle) to_close.push_back(channel);
+    }
+    for (const auto& channel : to_close) {
+      channels_.erase(channel->worker().name);
+      channel->closed = true;
+    }
+
+    const std::vector<std::string> chosen =
+        ChooseWorkers(members, demand, options_.placement, random_);
+    for (const std::string& name : chosen) {
+      if (channels_.contains(name)) continue;
+      const WorkerView& member = *alive[name];
+      auto channel = std::make_shared<Channel>(
+          *this, next_channel_id_++,
+          WorkerEndpoint{member.name, member.address});
+      channels_.emplace(name, channel);
+      opened.push_back(channel);
+    }
+    // Each channel may ask for what is pending, up to its worker's cores:
+    // the workers' credits, not this estimate, bound what is sent.
+    for (auto& [name, channel] : channels_) {
+      auto it = alive.find(name);
+      const double cores = it == alive.end() ? 1 : it->second->cores_donated;
+      const uint32_t wanted = static_cast<uint32_t>(
+          std::min<double>(static_cast<double>(pending) + channel->credits,
+                           std::max(cores * 2, 1.0)));
+      if (wanted != channel->demand) {
+        channel->demand = wanted;
+        demands.emplace_back(channel, wanted);
+      }
+    }
+  }
+  for (const auto& channel : to_close) {
+    LogDebug("closing work channel to %s", channel->worker().name);
+    if (WorkChannel* ready = Ready(*channel)) ready->Close();
+    jobs_.ChannelLost(channel->id(),
+                      absl::StrCat(channel->worker().name, " left the grid"));
+  }
+  for (const auto& channel : opened) {
+    v1::OpenWork open;
+    open.set_origin(origin_name_);
+    open.set_origin_address(origin_address_);
+    {
+      absl::MutexLock lock(&mu_);
+      open.set_slots_wanted(channel->demand);
+    }
+    LogDebug("opening work channel to %s at %s", channel->worker().name,
+             channel->worker().address);
+    std::unique_ptr<WorkChannel> opened_channel =
+        open_channel_(channel->worker(), open, channel);
+    {
+      absl::MutexLock lock(&mu_);
+      channel->channel = std::move(opened_channel);
+      channel->ready = true;
+    }
+    Fill(channel);  // Credits may have come before it was ready.
+  }
+  for (const auto& [channel, wanted] : demands) {
+    if (WorkChannel* ready = Ready(*channel)) ready->SetDemand(wanted);
+  }
+}
+
+void Dispatcher::Fill(const std::shared_ptr<Channel>& channel) {
+  TakenWork taken;
+  {
+    absl::MutexLock lock(&mu_);
+    if (channel->closed || !channel->ready || channel->credits == 0 ||
+        stopping_) {
+      return;
+    }
+    taken = jobs_.Take(channel->credits, channel->id());
+    channel->credits -= taken.slots;
+  }
+  for (v1::Bundle& bundle : taken.bundles) {
+    channel->channel->Submit(std::move(bundle));
+  }
+}
+
+void Dispatcher::FillAll() {
+  std::vector<std::shared_ptr<Channel>> channels;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, channel] : channels_) {
+      if (channel->credits > 0) channels.push_back(channel);
+    }
+  }
+  for (const auto& channel : channels) Fill(channel);
+}
+
+void Dispatcher::OnClosed(Channel& channel, const absl::Status& status) {
+  std::shared_ptr<Channel> self;
+  {
+    absl::MutexLock lock(&mu_);
+    channel.closed = true;
+    auto it = channels_.find(channel.worker().name);
+    if (it != channels_.end() && it->second.get() == &channel) {
+      self = it->second;
+      channels_.erase(it);
+      closed_.push_back(self);
+      wake_ = true;
+    }
+  }
+  if (!status.ok()) {
+    LogInfo("work channel to %s closed: %s", channel.worker().name,
+            status.ToString());
+  }
+  jobs_.ChannelLost(channel.id(), absl::StrCat("lost ", channel.worker().name,
+                                               ": ", status.message()));
+}
+
+absl::StatusOr<v1::JobStatus> Dispatcher::CancelJob(const std::string& job_id) {
+  absl::StatusOr<std::vector<ChannelId>> channels = jobs_.Cancel(job_id);
+  if (!channels.ok()) return channels.status();
+  const absl::flat_hash_set<ChannelId> ids(channels->begin(), channels->end());
+  std::vector<std::shared_ptr<Channel>> targets;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, channel] : channels_) {
+      if (ids.contains(channel->id())) targets.push_back(channel);
+    }
+  }
+  v1::CancelWork cancel;
+  cancel.set_job_id(job_id);
+  for (const auto& channel : targets) {
+    if (WorkChannel* ready = Ready(*channel)) ready->Cancel(cancel);
+  }
+  return jobs_.Get(job_id);
+}
+
+}  // namespace peergrid::scheduler
