@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -183,6 +184,7 @@ ProcessReactor::ProcessReactor() {
   if (sigaction(SIGPIPE, nullptr, &sa) == 0 && sa.sa_handler == SIG_DFL) {
     signal(SIGPIPE, SIG_IGN);
   }
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   EpollAdd(epoll_fd_, wake_fd_, EPOLLIN, 0);
@@ -363,6 +365,9 @@ void ProcessReactor::Loop() {
           next = std::min(next, e->deadline);
         }
       }
+      if (!orphan_groups_.empty()) {
+        next = std::min(next, absl::Now() + absl::Milliseconds(50));
+      }
       if (next != absl::InfiniteFuture()) {
         const absl::Duration left = next - absl::Now();
         timeout_ms = left <= absl::ZeroDuration()
@@ -413,6 +418,25 @@ void ProcessReactor::Loop() {
       }
     }
     for (uint64_t id : exited) Finish(id);
+    ReapOrphans();
+  }
+}
+
+void ProcessReactor::ReapOrphans() {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  for (auto it = orphan_groups_.begin(); it != orphan_groups_.end();) {
+    const pid_t pgid = it->first;
+    // While the group has members (zombies included) its id cannot be
+    // reused, so signalling and reaping by group touch only its processes.
+    if (kill(-pgid, 0) != 0 || now > it->second) {
+      orphan_groups_.erase(it++);
+      continue;
+    }
+    kill(-pgid, SIGKILL);  // Anything forked since the group was killed.
+    while (waitpid(-pgid, nullptr, WNOHANG) > 0) {
+    }
+    ++it;
   }
 }
 
@@ -436,6 +460,10 @@ void ProcessReactor::Finish(uint64_t id) {
   while (wait4(e->w.pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
   e->exit.wait_status = status;
+  {
+    absl::MutexLock lock(&mu_);
+    orphan_groups_[e->w.pid] = absl::Now() + absl::Seconds(30);
+  }
   e->exit.wall = absl::Now() - e->w.start;
   e->exit.cpu = absl::DurationFromTimeval(ru.ru_utime) +
                 absl::DurationFromTimeval(ru.ru_stime);

@@ -62,6 +62,9 @@ struct ProcessExit {
   absl::Duration cpu;  // User + system of the child and its reaped children.
 };
 
+// The node becomes a child subreaper (PR_SET_CHILD_SUBREAPER) so that a
+// task's orphans are reparented to it, not to an init that may not reap
+// them, and are reaped here, by process group, after the group is killed.
 class ProcessReactor {
  public:
   struct Watch {
@@ -114,6 +117,11 @@ class ProcessReactor {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool suspended_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time suspended_since_ ABSL_GUARDED_BY(mu_);
+  // Process groups whose leader is reaped but whose orphans (reparented to
+  // us: the reactor makes the node a child subreaper) may still need
+  // reaping, with the time to give up.
+  absl::flat_hash_map<pid_t, absl::Time> orphan_groups_ ABSL_GUARDED_BY(mu_);
+  void ReapOrphans();
   std::thread thread_;
 };
 
