@@ -26,6 +26,7 @@ class JobBlobSource : public worker::BlobSource {
     }
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(data->data(), static_cast<std::streamsize>(data->size()));
+    out.close();  // The worker reads the file as soon as `done` runs.
     if (!out) {
       done(absl::InternalError(absl::StrCat("cannot write ", path)));
       return;

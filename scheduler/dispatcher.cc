@@ -180,7 +180,7 @@ void Dispatcher::Plan() {
   for (const auto& channel : to_close) {
     LogDebug("closing work channel to %s", channel->worker().name);
     if (WorkChannel* ready = Ready(*channel)) ready->Close();
-    jobs_.ChannelLost(channel->id(),
+    jobs_.ChannelLost(channel->id(), channel->worker().name,
                       absl::StrCat(channel->worker().name, " left the grid"));
   }
   for (const auto& channel : opened) {
@@ -251,8 +251,9 @@ void Dispatcher::OnClosed(Channel& channel, const absl::Status& status) {
     LogInfo("work channel to %s closed: %s", channel.worker().name,
             status.ToString());
   }
-  jobs_.ChannelLost(channel.id(), absl::StrCat("lost ", channel.worker().name,
-                                               ": ", status.message()));
+  jobs_.ChannelLost(
+      channel.id(), channel.worker().name,
+      absl::StrCat("lost ", channel.worker().name, ": ", status.message()));
 }
 
 absl::StatusOr<v1::JobStatus> Dispatcher::CancelJob(const std::string& job_id) {

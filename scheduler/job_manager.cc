@@ -340,7 +340,7 @@ void JobManager::AcceptResult(ChannelId channel, const std::string& worker,
                                    !lost_attempt && job->retry_failed &&
                                    task.attempts <= job->retries;
     if (lost_attempt || retry_own_failure) {
-      Requeue(*job, index,
+      Requeue(*job, index, worker,
               absl::StrCat(
                   worker, ": ",
                   result.reason().empty() ? "task not run" : result.reason()),
@@ -355,7 +355,8 @@ void JobManager::AcceptResult(ChannelId channel, const std::string& worker,
   if (listener) listener();
 }
 
-void JobManager::ChannelLost(ChannelId channel, const std::string& reason) {
+void JobManager::ChannelLost(ChannelId channel, const std::string& worker,
+                             const std::string& reason) {
   Wakes wakes;
   std::function<void()> listener;
   {
@@ -366,7 +367,7 @@ void JobManager::ChannelLost(ChannelId channel, const std::string& reason) {
     in_flight_.erase(it);
     for (const auto& [job, index] : tasks) {
       job->status.set_tasks_running(job->status.tasks_running() - 1);
-      Requeue(*job, index, reason, wakes);
+      Requeue(*job, index, worker, reason, wakes);
     }
     if (!tasks.empty()) listener = work_available_;
     metrics_->tasks_pending->Set(static_cast<double>(pending_tasks_));
@@ -376,7 +377,8 @@ void JobManager::ChannelLost(ChannelId channel, const std::string& reason) {
 }
 
 void JobManager::Requeue(JobRecord& job, uint64_t index,
-                         const std::string& reason, Wakes& wakes) {
+                         const std::string& worker, const std::string& reason,
+                         Wakes& wakes) {
   TaskState& task = job.tasks[index];
   if (task.attempts > job.retries) {
     v1::TaskResult result;
@@ -385,6 +387,7 @@ void JobManager::Requeue(JobRecord& job, uint64_t index,
     result.set_reason(absl::StrCat("gave up after ", task.attempts,
                                    " attempts; last: ", reason));
     result.set_exit_code(-1);
+    result.set_node(worker);
     Finish(job, index, std::move(result), wakes);
     return;
   }

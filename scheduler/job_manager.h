@@ -121,9 +121,10 @@ class JobManager {
   // task) sends the task back to pending while its retries last.
   void AcceptResult(ChannelId channel, const std::string& worker,
                     v1::WorkResult result);
-  // The channel closed or its worker died: its tasks in flight go back to
-  // pending, or fail when their retries are spent.
-  void ChannelLost(ChannelId channel, const std::string& reason);
+  // The channel to `worker` closed or the worker died: its tasks in flight
+  // go back to pending, or fail when their retries are spent.
+  void ChannelLost(ChannelId channel, const std::string& worker,
+                   const std::string& reason);
 
  private:
   struct TaskState;
@@ -141,8 +142,9 @@ class JobManager {
   void Finish(JobRecord& job, uint64_t index, v1::TaskResult result,
               Wakes& wakes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends a task back to pending, or fails it when its retries are spent.
-  void Requeue(JobRecord& job, uint64_t index, const std::string& reason,
-               Wakes& wakes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Requeue(JobRecord& job, uint64_t index, const std::string& worker,
+               const std::string& reason, Wakes& wakes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeFinishJob(JobRecord& job, Wakes& wakes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectWakes(JobRecord& job, Wakes& wakes)

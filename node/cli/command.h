@@ -35,6 +35,10 @@ struct Command {
   // Whether flags stop at the first argument that is not one, so that a
   // command line after it keeps its own flags (`peergrid run echo -n {}`).
   bool flags_end_at_first_argument = false;
+  // Whether the command handles SIGINT and SIGTERM itself (by sigwait or
+  // StopSignals). main() then blocks them before anything starts a thread,
+  // so that no gRPC thread takes one and kills the process.
+  bool handles_stop_signals = false;
 };
 
 // Parses the flags in `args` (everything after the subcommand's name) for

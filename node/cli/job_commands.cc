@@ -107,13 +107,14 @@ class Cursor {
 // status of `peergrid wait`.
 int FollowJob(const Command& command, const std::string& address,
               const std::string& job_id) {
+  grpc::ClientContext context;
+  // Blocks the stop signals before gRPC starts threads that could take them.
+  StopSignals stop([&](int) { context.TryCancel(); });
   std::unique_ptr<v1::Jobs::Stub> stub = JobsStub(address);
   const Cursor cursor(address, job_id);
   const int64_t from_flag = absl::GetFlag(FLAGS_from);
   const uint64_t from =
       from_flag >= 0 ? static_cast<uint64_t>(from_flag) : cursor.Load();
-  grpc::ClientContext context;
-  StopSignals stop([&](int) { context.TryCancel(); });
   OutputOptions output;
   output.progress = isatty(STDERR_FILENO);
   uint64_t saved = from;
@@ -287,6 +288,10 @@ const Command& SubmitCommand() {
       "id; with --wait, then follows it as 'peergrid wait' does.",
       {kJobFlagsFile, kClientFlagsFile},
       &RunSubmit,
+      /*aliases=*/{},
+      kExitUsage,
+      /*flags_end_at_first_argument=*/false,
+      /*handles_stop_signals=*/true,
   };
   return *command;
 }
@@ -302,6 +307,10 @@ const Command& WaitCommand() {
       "again, it neither repeats nor loses one.",
       {kJobFlagsFile, kClientFlagsFile},
       &RunWait,
+      /*aliases=*/{},
+      kExitUsage,
+      /*flags_end_at_first_argument=*/false,
+      /*handles_stop_signals=*/true,
   };
   return *command;
 }

@@ -1,4 +1,7 @@
 // The one binary, `peergrid`, and its subcommands.
+#include <pthread.h>
+#include <signal.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -39,6 +42,13 @@ int Main(int argc, char** argv) {
   }
   for (const Command* command : Commands()) {
     if (name == command->name) {
+      if (command->handles_stop_signals) {
+        sigset_t stop_signals;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGINT);
+        sigaddset(&stop_signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+      }
       return command->run(*command,
                           std::vector<std::string>(argv + 2, argv + argc));
     }

@@ -197,6 +197,10 @@ const Command& NodeCommand() {
       "version=V",
       {"node/cli/node_command.cc"},
       &RunNode,
+      /*aliases=*/{},
+      kExitUsage,
+      /*flags_end_at_first_argument=*/false,
+      /*handles_stop_signals=*/true,
   };
   return *command;
 }

@@ -168,13 +168,14 @@ int RunRun(const Command& command, std::vector<std::string> args) {
     return kExitRunError;
   }
 
+  // Ctrl-C cancels the job on the grid, then stops following it. The
+  // signals are blocked before gRPC starts threads that could take them.
   const std::string address = NodeAddress();
-  std::unique_ptr<v1::Jobs::Stub> stub = JobsStub(address);
+  std::unique_ptr<v1::Jobs::Stub> stub;
   grpc::ClientContext watch_context;
   std::string job_id;
   absl::Mutex id_mu;
   StopSignals stop([&](int) {
-    // Ctrl-C: cancel the job on the grid, then stop following it.
     std::string id;
     {
       absl::MutexLock lock(&id_mu);
@@ -191,6 +192,7 @@ int RunRun(const Command& command, std::vector<std::string> args) {
     }
     watch_context.TryCancel();
   });
+  stub = JobsStub(address);
 
   v1::SubmitRequest request;
   *request.mutable_job() = std::move(*job);
@@ -262,6 +264,7 @@ const Command& RunCommand() {
       {{"-k", "--keep-order"}},
       kExitRunError,
       /*flags_end_at_first_argument=*/true,
+      /*handles_stop_signals=*/true,
   };
   return *command;
 }

@@ -92,7 +92,7 @@ TEST_F(JobManagerTest, ALostChannelsTasksRunAgainWithTheirAttemptsCounted) {
   const std::string id = *jobs_.Submit(NoopJob(3));
   EXPECT_EQ(jobs_.Take(3, /*channel=*/7).slots, 3u);
   jobs_.AcceptResult(7, "dead", Result(id, 1));
-  jobs_.ChannelLost(7, "dead crashed");
+  jobs_.ChannelLost(7, "dead", "dead crashed");
   EXPECT_EQ(jobs_.PendingTasks(), 2u);
   EXPECT_THAT(Indexes(jobs_.Take(10, 8)),
               ::testing::UnorderedElementsAre(0, 2));
@@ -112,14 +112,15 @@ TEST_F(JobManagerTest, ALostChannelsTasksRunAgainWithTheirAttemptsCounted) {
 TEST_F(JobManagerTest, GivesUpWhenRetriesAreSpent) {
   const std::string id = *jobs_.Submit(NoopJob(1, /*retries=*/1));
   jobs_.Take(1, 1);
-  jobs_.ChannelLost(1, "first loss");
+  jobs_.ChannelLost(1, "w1", "first loss");
   jobs_.Take(1, 2);
-  jobs_.ChannelLost(2, "second loss");
+  jobs_.ChannelLost(2, "w2", "second loss");
   JobManager::Results results = *jobs_.Read(id, 0, 10);
   ASSERT_EQ(results.events.size(), 1u);
   EXPECT_EQ(results.events[0].result().outcome(), v1::TASK_OUTCOME_FAILED);
   EXPECT_THAT(results.events[0].result().reason(), HasSubstr("second loss"));
   EXPECT_EQ(results.events[0].result().attempts(), 2u);
+  EXPECT_EQ(results.events[0].result().node(), "w2");
 }
 
 TEST_F(JobManagerTest, ARejectedTaskGoesBackToPending) {
