@@ -189,6 +189,7 @@ ProcessReactor::ProcessReactor() {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   EpollAdd(epoll_fd_, wake_fd_, EPOLLIN, 0);
   thread_ = std::thread([this] { Loop(); });
+  thread_id_ = thread_.get_id();
 }
 
 ProcessReactor::~ProcessReactor() {
@@ -250,7 +251,7 @@ uint64_t ProcessReactor::Add(Watch watch, OnExit on_exit) {
     // Added last: the exit must not be seen before the entry is complete.
     EpollAdd(epoll_fd_, r.pidfd, EPOLLIN, Tag(id, kPid));
   }
-  if (has_timeout) {
+  if (has_timeout && std::this_thread::get_id() != thread_id_) {
     uint64_t one = 1;
     (void)!write(wake_fd_, &one, sizeof one);
   }
@@ -350,6 +351,17 @@ void ProcessReactor::FeedStdin(Entry& e) {
   e.w.stdin_data.clear();
 }
 
+void ProcessReactor::Post(absl::AnyInvocable<void()> fn) {
+  {
+    absl::MutexLock lock(&mu_);
+    posted_.push_back(std::move(fn));
+  }
+  if (std::this_thread::get_id() != thread_id_) {
+    uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+  }
+}
+
 void ProcessReactor::Loop() {
   constexpr int kMaxEvents = 64;
   struct epoll_event events[kMaxEvents];
@@ -365,6 +377,7 @@ void ProcessReactor::Loop() {
           next = std::min(next, e->deadline);
         }
       }
+      if (!posted_.empty()) next = absl::InfinitePast();
       if (!orphan_groups_.empty()) {
         next = std::min(next, absl::Now() + absl::Milliseconds(50));
       }
@@ -419,6 +432,15 @@ void ProcessReactor::Loop() {
     }
     for (uint64_t id : exited) Finish(id);
     ReapOrphans();
+    for (;;) {
+      std::vector<absl::AnyInvocable<void()>> posted;
+      {
+        absl::MutexLock lock(&mu_);
+        posted.swap(posted_);
+      }
+      if (posted.empty()) break;
+      for (auto& fn : posted) fn();
+    }
   }
 }
 

@@ -126,8 +126,12 @@ class Worker::Impl {
                                  options_.blob_cache_bytes);
     if (!cache.ok()) return cache.status();
     blobs_ = std::move(*cache);
-    executor_ = std::make_unique<Executor>(max_cores_);
     reactor_ = std::make_unique<ProcessReactor>();
+    ProcessReactor* reactor = reactor_.get();
+    executor_ = std::make_unique<Executor>(
+        max_cores_, [reactor](absl::AnyInvocable<void()> fn) {
+          reactor->Post(std::move(fn));
+        });
     if (options_.accept_exec) {
       ExecRunnerOptions eo;
       eo.work_root = options_.data_dir + "/work";
@@ -595,25 +599,29 @@ class Worker::Impl {
   }
 
   void Start(std::shared_ptr<TaskRun> run) {
-    executor_->Submit(run->cpus, [this, run](SlotLease& lease) mutable {
-      run->started = absl::Now();
-      if (run->cancelled.load()) {
-        Finish(run,
-               Refusal(run->task, v1::TASK_OUTCOME_CANCELLED, "cancelled"));
-        return;
-      }
-      const int64_t timeout_ms = run->task.timeout_ms() > 0
-                                     ? run->task.timeout_ms()
-                                     : options_.default_timeout_ms;
-      const absl::Duration timeout = timeout_ms > 0
-                                         ? absl::Milliseconds(timeout_ms)
-                                         : absl::InfiniteDuration();
-      if (run->exec) {
-        RunExec(run, lease.Detach(), timeout);
-      } else {
-        Finish(run, RunKernel(*run, timeout));
-      }
-    });
+    const bool exec = run->exec;
+    executor_->Submit(
+        run->cpus,
+        [this, run](SlotLease& lease) mutable {
+          run->started = absl::Now();
+          if (run->cancelled.load()) {
+            Finish(run,
+                   Refusal(run->task, v1::TASK_OUTCOME_CANCELLED, "cancelled"));
+            return;
+          }
+          const int64_t timeout_ms = run->task.timeout_ms() > 0
+                                         ? run->task.timeout_ms()
+                                         : options_.default_timeout_ms;
+          const absl::Duration timeout = timeout_ms > 0
+                                             ? absl::Milliseconds(timeout_ms)
+                                             : absl::InfiniteDuration();
+          if (run->exec) {
+            RunExec(run, lease.Detach(), timeout);
+          } else {
+            Finish(run, RunKernel(*run, timeout));
+          }
+        },
+        /*posted=*/exec);
   }
 
   void RunExec(const std::shared_ptr<TaskRun>& run, Slots slots,
