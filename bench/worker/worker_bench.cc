@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -128,6 +129,13 @@ void BM_WorkerNoopKernel(benchmark::State& state) {
 }
 BENCHMARK(BM_WorkerNoopKernel)->UseRealTime()->Unit(benchmark::kMillisecond);
 
+double CpuUs(int who) {
+  struct rusage ru;
+  getrusage(who, &ru);
+  return absl::ToDoubleMicroseconds(absl::DurationFromTimeval(ru.ru_utime) +
+                                    absl::DurationFromTimeval(ru.ru_stime));
+}
+
 void BM_WorkerExecTrue(benchmark::State& state) {
   const std::string dir = BenchDir();
   WorkerOptions o;
@@ -137,8 +145,13 @@ void BM_WorkerExecTrue(benchmark::State& state) {
   v1::Task task;
   task.mutable_exec()->add_argv("/bin/true");
   constexpr int kTasks = 2000;
+  const double self0 = CpuUs(RUSAGE_SELF), children0 = CpuUs(RUSAGE_CHILDREN);
   for (auto _ : state) Flood(*worker, task, kTasks, state);
+  const double n = static_cast<double>(state.iterations() * kTasks);
   state.SetItemsProcessed(state.iterations() * kTasks);
+  state.counters["self_cpu_us_per_task"] = (CpuUs(RUSAGE_SELF) - self0) / n;
+  state.counters["child_cpu_us_per_task"] =
+      (CpuUs(RUSAGE_CHILDREN) - children0) / n;
   worker.reset();
   std::filesystem::remove_all(dir);
 }
