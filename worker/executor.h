@@ -5,9 +5,9 @@
 // Tasks start in FIFO order (a task asking for more slots than are free
 // waits, and so do the tasks behind it). A task function runs on an arena
 // thread, or, if submitted with `posted` and the Executor has a poster, is
-// handed to the poster (the process reactor's thread: exec tasks start
-// there, next to where the previous one ended, with no thread handoff and
-// without waking TBB workers that would spin for nothing). If it returns
+// handed to the poster (the worker's exec starter threads: a spawn blocks
+// its thread until the child execs, and waking TBB workers for it would
+// make idle workers spin on a machine the children need). If it returns
 // without detaching its lease, its slots are released on return. Tasks
 // that wait for something outside the process (a child process) call
 // `lease.Detach()` and release the returned Slots later from any thread,

@@ -351,17 +351,6 @@ void ProcessReactor::FeedStdin(Entry& e) {
   e.w.stdin_data.clear();
 }
 
-void ProcessReactor::Post(absl::AnyInvocable<void()> fn) {
-  {
-    absl::MutexLock lock(&mu_);
-    posted_.push_back(std::move(fn));
-  }
-  if (std::this_thread::get_id() != thread_id_) {
-    uint64_t one = 1;
-    (void)!write(wake_fd_, &one, sizeof one);
-  }
-}
-
 void ProcessReactor::Loop() {
   constexpr int kMaxEvents = 64;
   struct epoll_event events[kMaxEvents];
@@ -377,7 +366,6 @@ void ProcessReactor::Loop() {
           next = std::min(next, e->deadline);
         }
       }
-      if (!posted_.empty()) next = absl::InfinitePast();
       if (!orphan_groups_.empty()) {
         next = std::min(next, absl::Now() + absl::Milliseconds(50));
       }
@@ -432,15 +420,6 @@ void ProcessReactor::Loop() {
     }
     for (uint64_t id : exited) Finish(id);
     ReapOrphans();
-    for (;;) {
-      std::vector<absl::AnyInvocable<void()>> posted;
-      {
-        absl::MutexLock lock(&mu_);
-        posted.swap(posted_);
-      }
-      if (posted.empty()) break;
-      for (auto& fn : posted) fn();
-    }
   }
 }
 

@@ -99,9 +99,6 @@ class ProcessReactor {
   int watched() const;
   // The pids of the live watched children (idle donation accounting).
   std::vector<pid_t> Pids() const;
-  // Runs `fn` on the reactor thread after the current round of events
-  // (never inline, so never recursively). Exec tasks start this way.
-  void Post(absl::AnyInvocable<void()> fn);
 
  private:
   struct Entry;
@@ -124,7 +121,6 @@ class ProcessReactor {
   // reaping, with the time to give up.
   absl::flat_hash_map<pid_t, absl::Time> orphan_groups_ ABSL_GUARDED_BY(mu_);
   void ReapOrphans();
-  std::vector<absl::AnyInvocable<void()>> posted_ ABSL_GUARDED_BY(mu_);
   std::thread::id thread_id_;
   std::thread thread_;
 };

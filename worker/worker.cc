@@ -22,6 +22,7 @@
 #include "worker/kernel.h"
 #include "worker/metrics.h"
 #include "worker/process.h"
+#include "worker/thread_pool.h"
 
 namespace peergrid::worker {
 namespace {
@@ -127,10 +128,14 @@ class Worker::Impl {
     if (!cache.ok()) return cache.status();
     blobs_ = std::move(*cache);
     reactor_ = std::make_unique<ProcessReactor>();
-    ProcessReactor* reactor = reactor_.get();
+    // Exec tasks start on a few threads of their own: a spawn blocks its
+    // thread until the child execs, and neither the arena (whose idle TBB
+    // workers spin) nor the reactor (which must keep reaping) should wait.
+    starters_ = std::make_unique<ThreadPool>(std::clamp(max_cores_, 1, 4));
+    ThreadPool* starters = starters_.get();
     executor_ = std::make_unique<Executor>(
-        max_cores_, [reactor](absl::AnyInvocable<void()> fn) {
-          reactor->Post(std::move(fn));
+        max_cores_, [starters](absl::AnyInvocable<void()> fn) {
+          starters->Post(std::move(fn));
         });
     if (options_.accept_exec) {
       ExecRunnerOptions eo;
@@ -181,6 +186,7 @@ class Worker::Impl {
     exec_.reset();
     reactor_.reset();
     executor_.reset();
+    starters_.reset();
   }
 
   // ---- Sessions -----------------------------------------------------------
@@ -722,7 +728,8 @@ class Worker::Impl {
   std::unique_ptr<BlobCache> blobs_;
   int machine_cores_ = 1;
   int max_cores_ = 1;
-  // Destroyed in reverse: exec runner, reactor, executor.
+  // Destroyed in reverse: exec runner, reactor, executor, starters.
+  std::unique_ptr<ThreadPool> starters_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<ProcessReactor> reactor_;
   std::unique_ptr<ExecRunner> exec_;
