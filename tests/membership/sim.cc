@@ -253,6 +253,19 @@ bool SimCluster::AllSeeAlive(int alive) {
   return true;
 }
 
+bool SimCluster::AllSeeLive(int live) {
+  for (int i = 0; i < size(); ++i) {
+    if (!running(i)) continue;
+    if (node(i).CountMembers(v1::MEMBER_STATE_ALIVE) +
+                node(i).CountMembers(v1::MEMBER_STATE_SUSPECT) !=
+            static_cast<size_t>(live) ||
+        node(i).CountMembers(v1::MEMBER_STATE_DEAD) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool SimCluster::AllSee(int subject, v1::MemberState state) {
   for (int i = 0; i < size(); ++i) {
     if (i != subject && running(i) && StateOf(i, subject) != state) {

@@ -134,6 +134,9 @@ class SimCluster {
   // True when every running node counts exactly `alive` alive members and
   // no suspect or dead one.
   bool AllSeeAlive(int alive);
+  // True when every running node counts exactly `live` alive or suspect
+  // members and no dead one (suspicion comes and goes on a lossy network).
+  bool AllSeeLive(int live);
   // True when every running node but `subject` has it in `state`.
   bool AllSee(int subject, v1::MemberState state);
 
