@@ -121,7 +121,8 @@ class ProcessReactor {
   // reaping, with the time to give up.
   absl::flat_hash_map<pid_t, absl::Time> orphan_groups_ ABSL_GUARDED_BY(mu_);
   void ReapOrphans();
-  std::thread::id thread_id_;
+  // When the reactor's current epoll_wait times out.
+  absl::Time wait_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::thread thread_;
 };
 
