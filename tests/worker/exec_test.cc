@@ -303,6 +303,23 @@ TEST_F(ExecTest, RunsAsExecUserWhenRoot) {
   EXPECT_EQ(r.stdout(), "65534\n65534\nwrote\n");
 }
 
+TEST_F(ExecTest, UnreachableDataDirIsAClearError) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  TempDir top;
+  chmod(top.path().c_str(), 0700);  // Above the data dir: not ours.
+  ProcessReactor reactor;
+  ExecRunnerOptions o;
+  o.work_root = top.path() + "/data/work";
+  o.exec_user = "nobody";
+  auto r = ExecRunner::Create(o, reactor);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("o+x"));
+  // The data dir itself (0700) is made searchable.
+  chmod(top.path().c_str(), 0755);
+  chmod((top.path() + "/data").c_str(), 0700);
+  EXPECT_TRUE(ExecRunner::Create(o, reactor).ok());
+}
+
 // A fork bomb as the exec user hits RLIMIT_NPROC and is killed whole at
 // its timeout: no process of it survives.
 TEST_F(ExecTest, ForkBombIsContained) {
