@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -328,25 +330,35 @@ TEST_F(ExecTest, ForkBombIsContained) {
   limits.processes = 40;
   MakeRunner(limits);
   const absl::Time t0 = absl::Now();
-  auto r = Run(Sh("b() { b | b & }; b; sleep 100"), absl::Seconds(2));
-  EXPECT_EQ(r.outcome(), v1::TASK_OUTCOME_TIMED_OUT);
+  auto r = Run(Sh("echo $$; b() { b | b & }; b; sleep 100"), absl::Seconds(2));
+  EXPECT_EQ(r.outcome(), v1::TASK_OUTCOME_TIMED_OUT) << r.reason();
   EXPECT_LT(absl::Now() - t0, absl::Seconds(6));
-  // Nothing of the user's is left running.
-  auto count_nobody = [] {
+  pid_t group = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(
+      absl::StripAsciiWhitespace(r.stdout().substr(0, r.stdout().find('\n'))),
+      &group));
+  // Nothing of the bomb (its process group) is left, not even a zombie.
+  auto members = [group] {
     int n = 0;
     for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-      struct stat st;
       const std::string name = e.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      if (stat(e.path().c_str(), &st) == 0 && st.st_uid == 65534 &&
-          !ProcessGone(std::stoi(name))) {
-        ++n;
-      }
+      std::ifstream in(e.path() / "stat");
+      std::string stat;
+      std::getline(in, stat);
+      const size_t paren = stat.rfind(')');
+      if (paren == std::string::npos) continue;
+      // After ") ": state, ppid, pgrp.
+      std::istringstream fields(stat.substr(paren + 2));
+      std::string state;
+      pid_t ppid = 0, pgrp = 0;
+      fields >> state >> ppid >> pgrp;
+      if (pgrp == group) ++n;
     }
     return n;
   };
-  EXPECT_TRUE(Eventually([&] { return count_nobody() == 0; }, absl::Seconds(5),
-                         "no process of nobody left"));
+  EXPECT_TRUE(Eventually([&] { return members() == 0; }, absl::Seconds(5),
+                         "the bomb's process group is gone"));
 }
 
 TEST_F(ExecTest, BubblewrapSandbox) {
