@@ -110,15 +110,15 @@ struct ExecFinisher {
       r.set_outcome(v1::TASK_OUTCOME_LIMIT_EXCEEDED);
       r.set_reason(absl::StrCat("file size limit of ", limits.file_size_bytes,
                                 " bytes exceeded (SIGXFSZ)"));
+    } else if (ex.output_exceeded) {
+      const bool out = r.stdout_truncated();
+      r.set_outcome(v1::TASK_OUTCOME_LIMIT_EXCEEDED);
+      r.set_reason(absl::StrCat(out ? "stdout" : "stderr",
+                                " exceeded its cap of ",
+                                out ? limits.stdout_cap : limits.stderr_cap,
+                                " bytes; process group killed"));
     } else if (exited && WEXITSTATUS(st) == 0) {
-      if (r.stdout_truncated() || r.stderr_truncated()) {
-        const bool out = r.stdout_truncated();
-        r.set_outcome(v1::TASK_OUTCOME_LIMIT_EXCEEDED);
-        r.set_reason(absl::StrCat(
-            out ? "stdout" : "stderr", " exceeded its cap of ",
-            out ? limits.stdout_cap : limits.stderr_cap, " bytes (",
-            out ? r.stdout_bytes() : r.stderr_bytes(), " written)"));
-      } else if (!missing.empty()) {
+      if (!missing.empty()) {
         r.set_outcome(v1::TASK_OUTCOME_FAILED);
         r.set_reason(
             absl::StrCat("output file '", missing, "' was not produced"));

@@ -326,6 +326,10 @@ void ProcessReactor::Drain(Entry& e, bool is_stdout) {
       if (data.size() < cap) {
         data.append(buf, std::min(static_cast<size_t>(n), cap - data.size()));
       }
+      if (total > cap && !e.exit.output_exceeded) {
+        e.exit.output_exceeded = true;
+        kill(-e.w.pid, SIGKILL);
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

@@ -56,8 +56,11 @@ struct ProcessExit {
   int wait_status = 0;  // As from waitpid.
   bool timed_out = false;
   bool killed = false;  // By Kill(): cancelled.
+  // Output went past a cap: the group was killed at that moment (a task
+  // printing without end must not run until its timeout).
+  bool output_exceeded = false;
   std::string stdout_data, stderr_data;
-  uint64_t stdout_bytes = 0, stderr_bytes = 0;  // Totals, beyond the caps.
+  uint64_t stdout_bytes = 0, stderr_bytes = 0;  // Totals read, beyond caps.
   absl::Duration wall;
   absl::Duration cpu;  // User + system of the child and its reaped children.
 };

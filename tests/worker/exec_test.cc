@@ -239,18 +239,28 @@ TEST_F(ExecTest, KillCancelsWithinASecond) {
   EXPECT_EQ(r.outcome(), v1::TASK_OUTCOME_CANCELLED);
 }
 
-TEST_F(ExecTest, OutputCapsCutAndReport) {
+TEST_F(ExecTest, OutputCapsCutReportAndStopRunaways) {
   ExecLimits limits;
   limits.stdout_cap = 1000;
   limits.stderr_cap = 10;
   MakeRunner(limits);
-  auto r = Run(Sh("head -c 200000 /dev/zero; echo fine >&2"));
+  auto r = Run(Sh("echo fine >&2; head -c 200000 /dev/zero"));
   EXPECT_EQ(r.outcome(), v1::TASK_OUTCOME_LIMIT_EXCEEDED);
   EXPECT_EQ(r.stdout().size(), 1000u);
-  EXPECT_EQ(r.stdout_bytes(), 200000u);
+  EXPECT_GT(r.stdout_bytes(), 1000u);
   EXPECT_TRUE(r.stdout_truncated());
   EXPECT_FALSE(r.stderr_truncated());
+  EXPECT_EQ(r.stderr(), "fine\n");
   EXPECT_THAT(r.reason(), HasSubstr("stdout exceeded its cap of 1000"));
+  // A task printing without end is stopped at once, not at its timeout.
+  const absl::Time t0 = absl::Now();
+  auto runaway = Run(Sh("yes"), absl::Seconds(60));
+  EXPECT_EQ(runaway.outcome(), v1::TASK_OUTCOME_LIMIT_EXCEEDED);
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  // Under the caps: nothing cut.
+  auto fits = Run(Sh("head -c 1000 /dev/zero"));
+  EXPECT_EQ(fits.outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_FALSE(fits.stdout_truncated());
 }
 
 TEST_F(ExecTest, MemoryLimit) {
