@@ -124,6 +124,10 @@ Membership::Membership(MembershipOptions options,
                    : absl::Uniform<uint64_t>(absl::BitGen());
   self_advertisement_.set_name(options_.name);
   self_advertisement_.set_grpc_address(options_.advertise_address);
+  // Sequences start from the clock, so that a restarted node's
+  // advertisements outrank those of its previous life.
+  self_advertisement_.set_sequence(
+      static_cast<uint64_t>(absl::ToUnixMillis(scheduler_->Now())));
   state_counts_[v1::MEMBER_STATE_ALIVE] = 1;
   metrics_->members_by_state[v1::MEMBER_STATE_ALIVE]->Set(1);
 }
@@ -1134,9 +1138,11 @@ size_t Membership::LiveCountLocked() const {
 }
 
 int Membership::RetransmitLimitLocked() const {
+  // memberlist's mult x ceil(log10(N + 1)), but never under 2 x mult: in
+  // grids of under ten nodes a single factor proved too few.
   double n = static_cast<double>(LiveCountLocked());
   return options_.retransmit_multiplier *
-         static_cast<int>(std::ceil(std::log10(n + 1.0)));
+         std::max(2, static_cast<int>(std::ceil(std::log10(n + 1.0))));
 }
 
 absl::Duration Membership::ScaledLocked(absl::Duration d) const {
