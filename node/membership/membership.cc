@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "node/common/address.h"
 #include "node/common/log.h"
+#include "node/common/version.h"
 #include "node/membership/metrics.h"
 
 namespace peergrid {
@@ -124,6 +125,9 @@ Membership::Membership(MembershipOptions options,
                    : absl::Uniform<uint64_t>(absl::BitGen());
   self_advertisement_.set_name(options_.name);
   self_advertisement_.set_grpc_address(options_.advertise_address);
+  self_advertisement_.set_version(Version());
+  self_advertisement_.set_start_time_unix_ms(
+      absl::ToUnixMillis(scheduler_->Now()));
   // Sequences start from the clock, so that a restarted node's
   // advertisements outrank those of its previous life.
   self_advertisement_.set_sequence(
@@ -271,6 +275,11 @@ void Membership::SetAdvertisement(v1::Advertisement advertisement) {
   advertisement.set_name(options_.name);
   advertisement.set_grpc_address(options_.advertise_address);
   advertisement.set_sequence(self_advertisement_.sequence());
+  if (advertisement.version().empty()) advertisement.set_version(Version());
+  if (advertisement.start_time_unix_ms() == 0) {
+    advertisement.set_start_time_unix_ms(
+        self_advertisement_.start_time_unix_ms());
+  }
   if (!pending_advertisement_.has_value() &&
       google::protobuf::util::MessageDifferencer::Equals(advertisement,
                                                          self_advertisement_)) {

@@ -129,7 +129,9 @@ class Membership {
   void Stop();
 
   // Replaces this node's advertisement. `name` and `grpc_address` are
-  // forced to the options' and `sequence` is assigned here. Changes are
+  // forced to the options' and `sequence` is assigned here; an empty
+  // `version` or zero `start_time_unix_ms` is filled in (this build, the
+  // time this object was made). Changes are
   // published at most once per advertisement_min_interval (the last one
   // wins) and spread by gossip.
   void SetAdvertisement(v1::Advertisement advertisement);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "node/membership/membership.h"
@@ -66,8 +68,15 @@ double LogBound(int n, double factor) {
 
 TEST(MembershipSimTest, JoinOfFiveConverges) {
   SimCluster cluster(5, Defaults(), {}, kSeed);
+  std::set<std::string> heard;  // Through the listener of node-0.
+  cluster.node(0).SetListener([&](const v1::MemberStatus& member) {
+    if (member.state() == v1::MEMBER_STATE_ALIVE) {
+      heard.insert(member.advertisement().name());
+    }
+  });
   double periods = Converge(cluster, absl::Seconds(10));
   ASSERT_GE(periods, 0) << "5 nodes did not converge";
+  EXPECT_EQ(heard.size(), 4u);
   std::printf("5 nodes converged in %.1f periods\n", periods);
   EXPECT_LE(periods, LogBound(5, 2));
   // Each node's snapshot lists all five, itself first.
@@ -79,6 +88,8 @@ TEST(MembershipSimTest, JoinOfFiveConverges) {
     EXPECT_EQ(member.state(), v1::MEMBER_STATE_ALIVE);
     EXPECT_EQ(member.advertisement().cores_donated(), 8);
     EXPECT_FALSE(member.advertisement().grpc_address().empty());
+    EXPECT_FALSE(member.advertisement().version().empty());
+    EXPECT_GT(member.advertisement().start_time_unix_ms(), 0);
   }
 }
 
