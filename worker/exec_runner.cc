@@ -63,7 +63,10 @@ std::string SignalName(int sig) {
   return name ? absl::StrCat("SIG", name) : absl::StrCat(sig);
 }
 
-struct Finisher {
+}  // namespace
+
+struct ExecFinisher {
+  ExecRunner* runner;
   uint64_t index;
   std::vector<std::string> outputs;
   std::string dir;
@@ -130,8 +133,7 @@ struct Finisher {
       r.set_reason(
           absl::StrCat("killed by signal ", sig, " (", SignalName(sig), ")"));
     }
-    std::error_code ec;
-    fs::remove_all(dir, ec);
+    runner->ReleaseDir(dir);
     done(std::move(r));
   }
 
@@ -159,7 +161,50 @@ struct Finisher {
   }
 };
 
-}  // namespace
+absl::StatusOr<std::string> ExecRunner::AcquireDir() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!free_dirs_.empty()) {
+      std::string dir = std::move(free_dirs_.back());
+      free_dirs_.pop_back();
+      return dir;
+    }
+  }
+  std::string dir =
+      absl::StrCat(options_.work_root, "/t", next_dir_.fetch_add(1));
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    return absl::InternalError(absl::StrCat("cannot create working directory ",
+                                            dir, ": ", strerror(errno)));
+  }
+  if (change_user_ && chown(dir.c_str(), uid_, gid_) != 0) {
+    const int err = errno;
+    rmdir(dir.c_str());
+    return absl::InternalError(absl::StrCat("cannot hand working directory ",
+                                            dir, " over: ", strerror(err)));
+  }
+  return dir;
+}
+
+void ExecRunner::ReleaseDir(const std::string& dir) {
+  constexpr size_t kMaxFree = 64;
+  std::error_code ec;
+  bool clean = true;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::error_code e2;
+    fs::remove_all(entry.path(), e2);
+    if (e2) clean = false;
+  }
+  // The task may have changed its directory's mode; the next one gets a
+  // private, empty directory again.
+  if (!ec && clean && chmod(dir.c_str(), 0700) == 0) {
+    absl::MutexLock lock(&mu_);
+    if (free_dirs_.size() < kMaxFree) {
+      free_dirs_.push_back(dir);
+      return;
+    }
+  }
+  fs::remove_all(dir, ec);
+}
 
 bool IsSafeRelativePath(const std::string& path) {
   if (path.empty() || path[0] == '/') return false;
@@ -224,10 +269,7 @@ uint64_t ExecRunner::Run(
     for (int* fd : {&out_pipe[0], &out_pipe[1], &err_pipe[0], &err_pipe[1]}) {
       CloseFd(*fd);
     }
-    if (!dir.empty()) {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
+    if (!dir.empty()) ReleaseDir(dir);
     v1::TaskResult r;
     r.set_index(task.index());
     r.set_outcome(v1::TASK_OUTCOME_REJECTED);
@@ -262,18 +304,9 @@ uint64_t ExecRunner::Run(
     }
   }
 
-  std::string candidate =
-      absl::StrCat(options_.work_root, "/t", next_dir_.fetch_add(1));
-  if (mkdir(candidate.c_str(), 0700) != 0) {
-    return reject(absl::StrCat("cannot create working directory ", candidate,
-                               ": ", strerror(errno)));
-  }
-  dir = std::move(candidate);
-  auto own = [&](const std::string& path) {
-    if (change_user_ && chown(path.c_str(), uid_, gid_) != 0) return false;
-    return true;
-  };
-  if (!own(dir)) return reject("cannot hand the working directory over");
+  auto acquired = AcquireDir();
+  if (!acquired.ok()) return reject(std::string(acquired.status().message()));
+  dir = std::move(*acquired);
   for (const auto& in : spec.inputs()) {
     const fs::path target = fs::path(dir) / in.path();
     std::error_code ec;
@@ -285,8 +318,9 @@ uint64_t ExecRunner::Run(
           absl::StrCat("cannot place input '", in.path(), "': ", ec.message()));
     }
     chmod(target.c_str(), 0644);
-    for (fs::path p = target; p != fs::path(dir); p = p.parent_path()) {
-      own(p.string());
+    for (fs::path p = target; change_user_ && p != fs::path(dir);
+         p = p.parent_path()) {
+      (void)!chown(p.c_str(), uid_, gid_);
     }
   }
 
@@ -386,11 +420,14 @@ uint64_t ExecRunner::Run(
   w.stderr_cap = lim.stderr_cap;
   w.start = start;
   w.timeout = timeout;
-  Finisher fin{
-      task.index(),   {spec.output_files().begin(), spec.output_files().end()},
-      std::move(dir), lim,
-      cpu_seconds,    timeout,
-      std::move(done)};
+  ExecFinisher fin{this,
+                   task.index(),
+                   {spec.output_files().begin(), spec.output_files().end()},
+                   std::move(dir),
+                   lim,
+                   cpu_seconds,
+                   timeout,
+                   std::move(done)};
   return reactor_.Add(std::move(w), std::move(fin));
 }
 

@@ -12,11 +12,13 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/task.pb.h"
 
@@ -72,12 +74,20 @@ class ExecRunner {
   ExecRunner(ExecRunnerOptions options, ProcessReactor& reactor)
       : options_(std::move(options)), reactor_(reactor) {}
 
+  friend struct ExecFinisher;
+  // Working directories are reused once emptied: creating and deleting a
+  // directory per task costs more than the task on ext4.
+  absl::StatusOr<std::string> AcquireDir();
+  void ReleaseDir(const std::string& dir);
+
   ExecRunnerOptions options_;
   ProcessReactor& reactor_;
   bool change_user_ = false;
   uid_t uid_ = 0;
   gid_t gid_ = 0;
   std::atomic<uint64_t> next_dir_{0};
+  absl::Mutex mu_;
+  std::vector<std::string> free_dirs_ ABSL_GUARDED_BY(mu_);
 };
 
 // True if `path` is relative, non-empty and has no ".." component.

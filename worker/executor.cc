@@ -43,8 +43,9 @@ void Slots::Release() {
   }
 }
 
-Executor::Executor(int max_slots)
+Executor::Executor(int max_slots, Poster poster)
     : max_slots_(std::max(1, max_slots)),
+      poster_(std::move(poster)),
       arena_(std::make_unique<Arena>(max_slots_)),
       limit_(max_slots_) {}
 
@@ -57,25 +58,28 @@ Executor::~Executor() {
       this));
 }
 
-void Executor::Submit(int cpus, TaskFn fn) {
-  cpus = std::clamp(cpus, 1, max_slots_);
-  int start;
+void Executor::Submit(int cpus, TaskFn fn, bool posted) {
+  Item item;
+  item.cpus = std::clamp(cpus, 1, max_slots_);
+  item.posted = posted && poster_ != nullptr;
+  item.fn = std::move(fn);
+  Starts starts;
   {
     absl::MutexLock lock(&mu_);
-    queue_.push_back(Item{cpus, std::move(fn)});
-    start = RunnersToStart();
+    queue_.push_back(std::move(item));
+    starts = CollectLocked();
   }
-  EnqueueRunners(start);
+  Launch(std::move(starts));
 }
 
 void Executor::SetLimit(int slots) {
-  int start;
+  Starts starts;
   {
     absl::MutexLock lock(&mu_);
     limit_ = std::clamp(slots, 0, max_slots_);
-    start = RunnersToStart();
+    starts = CollectLocked();
   }
-  EnqueueRunners(start);
+  Launch(std::move(starts));
 }
 
 Executor::Stats Executor::stats() const {
@@ -96,40 +100,64 @@ void Executor::ResetPeak() {
   peak_running_ = running_;
 }
 
-int Executor::RunnersToStart() {
-  // A runner can start only if the head task fits; an idle runner exits, so
-  // `runners_` counts threads that are busy or about to look at the queue.
-  if (queue_.empty() || used_ + queue_.front().cpus > limit_) return 0;
+void Executor::TakeLocked(const Item& item) {
+  used_ += item.cpus;
+  ++running_;
+  peak_used_ = std::max(peak_used_, used_);
+  peak_running_ = std::max(peak_running_, running_);
+}
+
+Executor::Starts Executor::CollectLocked() {
+  Starts s;
+  while (!queue_.empty() && queue_.front().posted &&
+         used_ + queue_.front().cpus <= limit_) {
+    TakeLocked(queue_.front());
+    s.posted.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  // An arena runner starts only if the head task fits; an idle runner
+  // exits, so `runners_` counts threads busy or about to look.
+  if (queue_.empty() || used_ + queue_.front().cpus > limit_) return s;
   const int free_threads = max_slots_ - runners_;
   const int startable =
       std::min<int>(static_cast<int>(queue_.size()), limit_ - used_);
-  const int n = std::max(0, std::min(free_threads, startable));
-  runners_ += n;
-  return n;
+  s.runners = std::max(0, std::min(free_threads, startable));
+  runners_ += s.runners;
+  return s;
 }
 
-void Executor::EnqueueRunners(int n) {
-  for (int i = 0; i < n; ++i) {
+void Executor::Launch(Starts starts) {
+  for (int i = 0; i < starts.runners; ++i) {
     arena_->arena->enqueue([this] { RunLoop(); });
   }
+  for (Item& item : starts.posted) RunPosted(std::move(item));
+}
+
+void Executor::RunPosted(Item item) {
+  poster_([this, item = std::move(item)]() mutable {
+    SlotLease lease(this, item.cpus);
+    item.fn(lease);
+    item.fn = nullptr;
+    if (!lease.detached_) Release(item.cpus);
+  });
 }
 
 void Executor::Release(int cpus) {
-  int start;
+  Starts starts;
   {
     absl::MutexLock lock(&mu_);
     used_ -= cpus;
     --running_;
-    start = RunnersToStart();
+    starts = CollectLocked();
   }
-  EnqueueRunners(start);
+  Launch(std::move(starts));
 }
 
 void Executor::RunLoop() {
   int release = 0;  // Slots of the previous task to give back.
   for (;;) {
     Item item;
-    int start;
+    Starts starts;
     {
       absl::MutexLock lock(&mu_);
       if (release > 0) {
@@ -141,15 +169,17 @@ void Executor::RunLoop() {
         --runners_;
         return;
       }
-      item = std::move(queue_.front());
-      queue_.pop_front();
-      used_ += item.cpus;
-      ++running_;
-      peak_used_ = std::max(peak_used_, used_);
-      peak_running_ = std::max(peak_running_, running_);
-      start = RunnersToStart();
+      if (queue_.front().posted) {
+        starts = CollectLocked();
+      } else {
+        item = std::move(queue_.front());
+        queue_.pop_front();
+        TakeLocked(item);
+        starts = CollectLocked();
+      }
     }
-    EnqueueRunners(start);
+    Launch(std::move(starts));
+    if (!item.fn) continue;
     SlotLease lease(this, item.cpus);
     item.fn(lease);
     item.fn = nullptr;

@@ -4,10 +4,14 @@
 //
 // Tasks start in FIFO order (a task asking for more slots than are free
 // waits, and so do the tasks behind it). A task function runs on an arena
-// thread. If it returns without detaching its lease, its slots are released
-// on return. Tasks that wait for something outside the process (a child
-// process) call `lease.Detach()` and release the returned Slots later from
-// any thread, so that no arena thread blocks while the slots stay held.
+// thread, or, if submitted with `posted` and the Executor has a poster, is
+// handed to the poster (the worker's exec starter threads: a spawn blocks
+// its thread until the child execs, and waking TBB workers for it would
+// make idle workers spin on a machine the children need). If it returns
+// without detaching its lease, its slots are released on return. Tasks
+// that wait for something outside the process (a child process) call
+// `lease.Detach()` and release the returned Slots later from any thread,
+// so that no thread blocks while the slots stay held.
 //
 // Thread safety: all methods are thread-safe. The arena belongs to the
 // Executor alone; nothing else runs on it.
@@ -16,7 +20,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
@@ -75,8 +81,11 @@ class Executor {
     int peak_running = 0;  // Highest `running` since the last ResetPeak().
   };
 
+  // Runs a function on another thread (or later on the calling one).
+  using Poster = std::function<void(absl::AnyInvocable<void()>)>;
+
   // `max_slots` >= 1 sizes the arena; the limit starts there.
-  explicit Executor(int max_slots);
+  explicit Executor(int max_slots, Poster poster = nullptr);
   // Waits until the queue is empty and every slot is released: the owner
   // cancels its tasks first.
   ~Executor();
@@ -85,7 +94,7 @@ class Executor {
 
   // Queues `fn` to run once `cpus` slots are free (cpus is clamped to
   // [1, max_slots]). Never blocks.
-  void Submit(int cpus, TaskFn fn);
+  void Submit(int cpus, TaskFn fn, bool posted = false);
   // Changes the limit (clamped to [0, max_slots]). Running tasks keep their
   // slots; no task starts while used + cpus > limit.
   void SetLimit(int slots);
@@ -96,16 +105,26 @@ class Executor {
  private:
   friend class Slots;
   struct Item {
-    int cpus;
+    int cpus = 1;
+    bool posted = false;
     TaskFn fn;
+  };
+  // What to launch once the lock is dropped.
+  struct Starts {
+    int runners = 0;
+    std::vector<Item> posted;
   };
   void Release(int cpus);
   void RunLoop();
-  // Starts arena runners while tasks can start. Returns how many to enqueue.
-  int RunnersToStart() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EnqueueRunners(int n);
+  // Takes the startable posted items off the head of the queue (their
+  // slots taken) and counts the arena runners to start.
+  Starts CollectLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TakeLocked(const Item& item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Launch(Starts starts);
+  void RunPosted(Item item);
 
   const int max_slots_;
+  const Poster poster_;
   struct Arena;  // The tbb::task_arena (kept out of this header).
   std::unique_ptr<Arena> arena_;
 

@@ -189,6 +189,7 @@ ProcessReactor::ProcessReactor() {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   EpollAdd(epoll_fd_, wake_fd_, EPOLLIN, 0);
   thread_ = std::thread([this] { Loop(); });
+  thread_id_ = thread_.get_id();
 }
 
 ProcessReactor::~ProcessReactor() {
@@ -250,7 +251,7 @@ uint64_t ProcessReactor::Add(Watch watch, OnExit on_exit) {
     // Added last: the exit must not be seen before the entry is complete.
     EpollAdd(epoll_fd_, r.pidfd, EPOLLIN, Tag(id, kPid));
   }
-  if (has_timeout) {
+  if (has_timeout && std::this_thread::get_id() != thread_id_) {
     uint64_t one = 1;
     (void)!write(wake_fd_, &one, sizeof one);
   }

@@ -97,8 +97,7 @@ class ProcessReactor {
   void ResumeAll();
   bool suspended() const;
   int watched() const;
-  // Own-process CPU (user+system) of the live watched children, for idle
-  // donation accounting (read from /proc/PID/stat).
+  // The pids of the live watched children (idle donation accounting).
   std::vector<pid_t> Pids() const;
 
  private:
@@ -122,6 +121,7 @@ class ProcessReactor {
   // reaping, with the time to give up.
   absl::flat_hash_map<pid_t, absl::Time> orphan_groups_ ABSL_GUARDED_BY(mu_);
   void ReapOrphans();
+  std::thread::id thread_id_;
   std::thread thread_;
 };
 

@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "node/common/log.h"
 #include "worker/blob_cache.h"
@@ -22,6 +23,7 @@
 #include "worker/kernel.h"
 #include "worker/metrics.h"
 #include "worker/process.h"
+#include "worker/thread_pool.h"
 
 namespace peergrid::worker {
 namespace {
@@ -126,8 +128,16 @@ class Worker::Impl {
                                  options_.blob_cache_bytes);
     if (!cache.ok()) return cache.status();
     blobs_ = std::move(*cache);
-    executor_ = std::make_unique<Executor>(max_cores_);
     reactor_ = std::make_unique<ProcessReactor>();
+    // Exec tasks start on a few threads of their own: a spawn blocks its
+    // thread until the child execs, and neither the arena (whose idle TBB
+    // workers spin) nor the reactor (which must keep reaping) should wait.
+    starters_ = std::make_unique<ThreadPool>(std::clamp(max_cores_, 1, 4));
+    ThreadPool* starters = starters_.get();
+    executor_ = std::make_unique<Executor>(
+        max_cores_, [starters](absl::AnyInvocable<void()> fn) {
+          starters->Post(std::move(fn));
+        });
     if (options_.accept_exec) {
       ExecRunnerOptions eo;
       eo.work_root = options_.data_dir + "/work";
@@ -177,6 +187,7 @@ class Worker::Impl {
     exec_.reset();
     reactor_.reset();
     executor_.reset();
+    starters_.reset();
   }
 
   // ---- Sessions -----------------------------------------------------------
@@ -595,25 +606,29 @@ class Worker::Impl {
   }
 
   void Start(std::shared_ptr<TaskRun> run) {
-    executor_->Submit(run->cpus, [this, run](SlotLease& lease) mutable {
-      run->started = absl::Now();
-      if (run->cancelled.load()) {
-        Finish(run,
-               Refusal(run->task, v1::TASK_OUTCOME_CANCELLED, "cancelled"));
-        return;
-      }
-      const int64_t timeout_ms = run->task.timeout_ms() > 0
-                                     ? run->task.timeout_ms()
-                                     : options_.default_timeout_ms;
-      const absl::Duration timeout = timeout_ms > 0
-                                         ? absl::Milliseconds(timeout_ms)
-                                         : absl::InfiniteDuration();
-      if (run->exec) {
-        RunExec(run, lease.Detach(), timeout);
-      } else {
-        Finish(run, RunKernel(*run, timeout));
-      }
-    });
+    const bool exec = run->exec;
+    executor_->Submit(
+        run->cpus,
+        [this, run](SlotLease& lease) mutable {
+          run->started = absl::Now();
+          if (run->cancelled.load()) {
+            Finish(run,
+                   Refusal(run->task, v1::TASK_OUTCOME_CANCELLED, "cancelled"));
+            return;
+          }
+          const int64_t timeout_ms = run->task.timeout_ms() > 0
+                                         ? run->task.timeout_ms()
+                                         : options_.default_timeout_ms;
+          const absl::Duration timeout = timeout_ms > 0
+                                             ? absl::Milliseconds(timeout_ms)
+                                             : absl::InfiniteDuration();
+          if (run->exec) {
+            RunExec(run, lease.Detach(), timeout);
+          } else {
+            Finish(run, RunKernel(*run, timeout));
+          }
+        },
+        /*posted=*/exec);
   }
 
   void RunExec(const std::shared_ptr<TaskRun>& run, Slots slots,
@@ -714,7 +729,8 @@ class Worker::Impl {
   std::unique_ptr<BlobCache> blobs_;
   int machine_cores_ = 1;
   int max_cores_ = 1;
-  // Destroyed in reverse: exec runner, reactor, executor.
+  // Destroyed in reverse: exec runner, reactor, executor, starters.
+  std::unique_ptr<ThreadPool> starters_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<ProcessReactor> reactor_;
   std::unique_ptr<ExecRunner> exec_;
@@ -760,6 +776,45 @@ class SessionHandle : public WorkSession {
 };
 
 }  // namespace
+
+absl::StatusOr<DonateMode> ParseDonateMode(absl::string_view text) {
+  if (text == "all") return DonateMode::kAll;
+  if (text == "idle") return DonateMode::kIdle;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--donate must be 'all' or 'idle', not '", text, "'"));
+}
+
+absl::Status ParseAcceptKinds(absl::string_view text, WorkerOptions& options) {
+  bool exec = false, kernel = false;
+  for (absl::string_view kind : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    if (kind == "exec") {
+      exec = true;
+    } else if (kind == "kernel") {
+      kernel = true;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--accept takes 'exec' and/or 'kernel', not '", kind, "'"));
+    }
+  }
+  if (!exec && !kernel) {
+    return absl::InvalidArgumentError("--accept needs exec, kernel or both");
+  }
+  options.accept_exec = exec;
+  options.accept_kernel = kernel;
+  return absl::OkStatus();
+}
+
+absl::Status ParseSandbox(absl::string_view text, WorkerOptions& options) {
+  if (text.empty() || text == "none") {
+    options.sandbox_bwrap = false;
+  } else if (text == "bwrap") {
+    options.sandbox_bwrap = true;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--sandbox must be 'none' or 'bwrap', not '", text, "'"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(
     WorkerOptions options, prometheus::Registry* registry) {

@@ -30,6 +30,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/work.pb.h"
 #include "worker/exec_runner.h"
@@ -99,6 +100,13 @@ struct WorkerOptions {
   std::vector<std::string> plugins;
 };
 
+// Flag parsing helpers for the node: "all" or "idle".
+absl::StatusOr<DonateMode> ParseDonateMode(absl::string_view text);
+// "exec,kernel", "kernel" or "exec": sets accept_exec and accept_kernel.
+absl::Status ParseAcceptKinds(absl::string_view text, WorkerOptions& options);
+// "none" (or "") or "bwrap": sets sandbox_bwrap.
+absl::Status ParseSandbox(absl::string_view text, WorkerOptions& options);
+
 // Where a session's results and credits go. Called from worker threads
 // (arena, process reactor, blob fetch completions, or the thread calling a
 // WorkSession method); possibly concurrently; never while the worker holds
@@ -155,7 +163,8 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // Opens a session. `sink` must outlive the session; `blobs` may be null
-  // (tasks naming uncached blobs are then refused).
+  // (tasks naming uncached blobs are then refused). Every session must be
+  // closed or destroyed before the Worker is.
   std::unique_ptr<WorkSession> OpenSession(const v1::OpenWork& open,
                                            WorkSink& sink,
                                            std::unique_ptr<BlobSource> blobs);

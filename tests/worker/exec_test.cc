@@ -130,7 +130,16 @@ TEST_F(ExecTest, PrivateWorkingDirectoryIsRemoved) {
   ASSERT_EQ(r.outcome(), v1::TASK_OUTCOME_SUCCEEDED) << r.reason();
   const std::string dir(absl::StripSuffix(r.stdout(), "\n"));
   EXPECT_THAT(dir, HasSubstr(data_.path() + "/work/t"));
-  EXPECT_FALSE(std::filesystem::exists(dir));
+  // Emptied for reuse by a later task (or removed).
+  EXPECT_TRUE(!std::filesystem::exists(dir) || std::filesystem::is_empty(dir));
+  // A task that locks its directory and leaves hidden files behind does not
+  // leak them to the next task in that directory.
+  auto messy =
+      Run(Sh("touch .hidden; mkdir -p a/b; touch a/b/c; chmod 0 a; "
+             "chmod 777 ."));
+  ASSERT_EQ(messy.outcome(), v1::TASK_OUTCOME_SUCCEEDED) << messy.reason();
+  auto next = Run(Sh("ls -A; stat -c %a ."));
+  EXPECT_EQ(next.stdout(), "700\n");
 }
 
 TEST_F(ExecTest, InputFilesPlacedAndOutputFilesCollected) {

@@ -132,5 +132,41 @@ TEST(ExecutorTest, LimitStopsAndResumesStarts) {
   EXPECT_LE(ex.stats().peak_running, 1);
 }
 
+// Posted tasks (exec starts) go to the poster, not the arena, and hold
+// their slots like any other task.
+TEST(ExecutorTest, PostedTasksRunThroughThePosterWithinSlots) {
+  absl::Mutex mu;
+  std::vector<absl::AnyInvocable<void()>> posted;
+  Executor ex(1, [&](absl::AnyInvocable<void()> fn) {
+    absl::MutexLock lock(&mu);
+    posted.push_back(std::move(fn));
+  });
+  std::atomic<int> ran{0};
+  ex.Submit(
+      1, [&](SlotLease&) { ran.fetch_add(1); }, /*posted=*/true);
+  ex.Submit(
+      1, [&](SlotLease&) { ran.fetch_add(1); }, /*posted=*/true);
+  // One slot: only the first is handed over; it holds the slot until run.
+  auto take = [&] {
+    absl::MutexLock lock(&mu);
+    auto v = std::move(posted);
+    posted.clear();
+    return v;
+  };
+  auto first = take();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(ex.stats().used, 1);
+  EXPECT_EQ(ex.stats().queued, 1);
+  EXPECT_EQ(ran.load(), 0);
+  first[0]();
+  EXPECT_EQ(ran.load(), 1);
+  auto second = take();  // Released by the first: the second is handed over.
+  ASSERT_EQ(second.size(), 1u);
+  second[0]();
+  EXPECT_EQ(ran.load(), 2);
+  EXPECT_EQ(ex.stats().used, 0);
+  EXPECT_EQ(ex.stats().peak_running, 1);
+}
+
 }  // namespace
 }  // namespace peergrid::worker

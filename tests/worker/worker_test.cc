@@ -276,5 +276,22 @@ TEST_F(WorkerTest, DonationLimitsGrants) {
   EXPECT_EQ(worker_->cores_free(), 2);
 }
 
+TEST(WorkerFlagsTest, ParsesDonateAcceptAndSandbox) {
+  EXPECT_EQ(*ParseDonateMode("idle"), DonateMode::kIdle);
+  EXPECT_EQ(*ParseDonateMode("all"), DonateMode::kAll);
+  EXPECT_FALSE(ParseDonateMode("some").ok());
+  WorkerOptions o;
+  ASSERT_TRUE(ParseAcceptKinds("kernel", o).ok());
+  EXPECT_FALSE(o.accept_exec);
+  EXPECT_TRUE(o.accept_kernel);
+  ASSERT_TRUE(ParseAcceptKinds("exec,kernel", o).ok());
+  EXPECT_TRUE(o.accept_exec);
+  EXPECT_FALSE(ParseAcceptKinds("gpu", o).ok());
+  EXPECT_FALSE(ParseAcceptKinds("", o).ok());
+  ASSERT_TRUE(ParseSandbox("bwrap", o).ok());
+  EXPECT_TRUE(o.sandbox_bwrap);
+  EXPECT_FALSE(ParseSandbox("docker", o).ok());
+}
+
 }  // namespace
 }  // namespace peergrid::worker

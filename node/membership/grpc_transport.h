@@ -1,0 +1,31 @@
+// The production Transport: the peergrid.v1.Membership gRPC service of each
+// peer, called with gRPC's callback API on one cached channel per address.
+#ifndef PEERGRID_NODE_MEMBERSHIP_GRPC_TRANSPORT_H_
+#define PEERGRID_NODE_MEMBERSHIP_GRPC_TRANSPORT_H_
+
+#include <memory>
+
+#include "node/membership/transport.h"
+
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
+namespace peergrid {
+
+struct GrpcTransportOptions {
+  // Null: insecure channels (loopback or --insecure). Otherwise the node's
+  // mutual-TLS credentials.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // Largest message received (a push-pull of a large grid).
+  int max_receive_message_bytes = 16 << 20;
+};
+
+// Completions run on gRPC's callback threads. Channels reconnect with a short
+// backoff (at most 1 s), so that a restarted or healed peer is reached again
+// quickly.
+std::unique_ptr<Transport> NewGrpcTransport(GrpcTransportOptions options);
+
+}  // namespace peergrid
+
+#endif  // PEERGRID_NODE_MEMBERSHIP_GRPC_TRANSPORT_H_

@@ -1,0 +1,280 @@
+// Deterministic simulations of the membership protocol: many nodes, one
+// simulated clock, an in-memory network. No sleeps; each test takes
+// milliseconds to a few seconds of real time.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "gtest/gtest.h"
+#include "node/membership/membership.h"
+#include "tests/membership/sim.h"
+
+namespace peergrid {
+namespace {
+
+const uint64_t kSeed = [] {
+  const char* seed = std::getenv("SIM_SEED");
+  return seed != nullptr ? std::strtoull(seed, nullptr, 10) : 42;
+}();
+
+MembershipOptions Defaults() { return MembershipOptions{}; }
+
+double Metric(prometheus::Registry& registry, const std::string& name,
+              const std::string& label_value) {
+  double total = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      bool match = label_value.empty();
+      for (const auto& label : metric.label) {
+        if (label.value == label_value) match = true;
+      }
+      if (match) total += metric.counter.value + metric.gauge.value;
+    }
+  }
+  return total;
+}
+
+double Periods(absl::Duration d) {
+  return absl::FDivDuration(d, Defaults().probe_interval);
+}
+
+// Starts `cluster` and runs it until every node sees every node alive.
+// Returns the protocol periods that took, or -1.
+double Converge(SimCluster& cluster, absl::Duration limit) {
+  absl::Time start = cluster.world().Now();
+  cluster.StartAll();
+  if (!cluster.world().RunUntilTrue(
+          [&] { return cluster.AllSeeAlive(cluster.size()); }, limit)) {
+    return -1;
+  }
+  return Periods(cluster.world().Now() - start);
+}
+
+// O(log N) periods, as SWIM's dissemination promises.
+double LogBound(int n, double factor) {
+  return factor * std::ceil(std::log2(static_cast<double>(n)));
+}
+
+TEST(MembershipSimTest, JoinOfFiveConverges) {
+  SimCluster cluster(5, Defaults(), {}, kSeed);
+  double periods = Converge(cluster, absl::Seconds(10));
+  ASSERT_GE(periods, 0) << "5 nodes did not converge";
+  std::printf("5 nodes converged in %.1f periods\n", periods);
+  EXPECT_LE(periods, LogBound(5, 2));
+  // Each node's snapshot lists all five, itself first.
+  std::vector<v1::MemberStatus> snapshot = cluster.node(3).Snapshot();
+  ASSERT_EQ(snapshot.size(), 5u);
+  EXPECT_EQ(snapshot[0].advertisement().name(), "node-3");
+  EXPECT_EQ(snapshot[0].last_heard_ms_ago(), 0);
+  for (const v1::MemberStatus& member : snapshot) {
+    EXPECT_EQ(member.state(), v1::MEMBER_STATE_ALIVE);
+    EXPECT_EQ(member.advertisement().cores_donated(), 8);
+    EXPECT_FALSE(member.advertisement().grpc_address().empty());
+  }
+}
+
+TEST(MembershipSimTest, JoinOfFiveHundredConvergesInLogPeriods) {
+  SimCluster cluster(500, Defaults(), {}, kSeed);
+  double periods = Converge(cluster, absl::Seconds(60));
+  ASSERT_GE(periods, 0) << "500 nodes did not converge";
+  double bytes = 0;
+  for (int i = 0; i < cluster.size(); ++i) {
+    bytes += Metric(cluster.registry(i), "peergrid_gossip_bytes_total", "sent");
+  }
+  std::printf("500 nodes converged in %.1f periods (%llu events, %.0f MB)\n",
+              periods,
+              static_cast<unsigned long long>(cluster.world().events_run()),
+              bytes / 1e6);
+  EXPECT_LE(periods, LogBound(500, 2));
+}
+
+TEST(MembershipSimTest, CrashedNodeIsDeclaredDeadByAllOthers) {
+  SimCluster cluster(64, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(20)), 0);
+  absl::Time crash = cluster.world().Now();
+  cluster.Crash(17);
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] { return cluster.AllSee(17, v1::MEMBER_STATE_DEAD); },
+      absl::Seconds(20)));
+  absl::Duration took = cluster.world().Now() - crash;
+  std::printf("64 nodes: crash known by all in %s\n",
+              absl::FormatDuration(took).c_str());
+  EXPECT_LT(took, absl::Seconds(5));  // PRODUCT.md section 8.
+  // Nobody else was taken for dead.
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (i == 17) continue;
+    EXPECT_EQ(cluster.node(i).CountMembers(v1::MEMBER_STATE_ALIVE), 63u);
+    EXPECT_EQ(cluster.node(i).CountMembers(v1::MEMBER_STATE_DEAD), 1u);
+  }
+}
+
+TEST(MembershipSimTest, LeaveIsSeenAtOnce) {
+  SimCluster cluster(32, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(20)), 0);
+  absl::Time start = cluster.world().Now();
+  absl::optional<absl::Status> left;
+  cluster.node(5).LeaveAsync(absl::Seconds(1),
+                             [&](absl::Status status) { left = status; });
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] { return cluster.AllSee(5, v1::MEMBER_STATE_LEFT); },
+      absl::Seconds(5), absl::Milliseconds(1)));
+  absl::Duration took = cluster.world().Now() - start;
+  std::printf("32 nodes: leave known by all in %s\n",
+              absl::FormatDuration(took).c_str());
+  // Well under the shortest suspicion timeout (4 x 1.5 x 200 ms).
+  EXPECT_LT(took, absl::Milliseconds(500));
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(left->ok()) << *left;
+  EXPECT_EQ(cluster.node(5).GetMember("node-5")->state(),
+            v1::MEMBER_STATE_LEFT);
+}
+
+TEST(MembershipSimTest, AdvertisementChangeReachesEveryoneQuickly) {
+  SimCluster cluster(64, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(20)), 0);
+  std::vector<absl::Duration> times;
+  for (int round = 0; round < 5; ++round) {
+    int subject = 3 + 11 * round;
+    double free = 1.5 + round;
+    v1::Advertisement ad;
+    ad.set_machine_cores(8);
+    ad.set_cores_donated(8);
+    ad.set_cores_free(free);
+    absl::Time start = cluster.world().Now();
+    cluster.node(subject).SetAdvertisement(ad);
+    ASSERT_TRUE(cluster.world().RunUntilTrue(
+        [&] {
+          for (int i = 0; i < cluster.size(); ++i) {
+            auto member = cluster.node(i).GetMember(cluster.name(subject));
+            if (!member || member->advertisement().cores_free() != free) {
+              return false;
+            }
+          }
+          return true;
+        },
+        absl::Seconds(5), absl::Milliseconds(5)));
+    times.push_back(cluster.world().Now() - start);
+    cluster.world().RunFor(absl::Seconds(1));
+  }
+  std::sort(times.begin(), times.end());
+  std::printf("64 nodes: advertisement change reached all in median %s\n",
+              absl::FormatDuration(times[2]).c_str());
+  EXPECT_LT(times[2], absl::Milliseconds(500));  // PRODUCT.md section 8.
+}
+
+TEST(MembershipSimTest, AdvertisementChangesAreRateLimited) {
+  SimCluster cluster(8, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(10)), 0);
+  uint64_t before =
+      cluster.node(2).GetMember("node-2")->advertisement().sequence();
+  v1::Advertisement ad;
+  ad.set_cores_donated(8);
+  for (int i = 0; i < 100; ++i) {
+    ad.set_cores_free(i);
+    cluster.node(2).SetAdvertisement(ad);
+    cluster.world().RunFor(absl::Milliseconds(1));
+  }
+  cluster.world().RunFor(absl::Seconds(1));
+  auto seen = cluster.node(6).GetMember("node-2");
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->advertisement().cores_free(), 99);  // The last one wins.
+  // 100 changes over 100 ms: at most one publication per 100 ms.
+  EXPECT_LE(seen->advertisement().sequence() - before, 3u);
+}
+
+TEST(MembershipSimTest, PartitionSplitsAndHealsByItself) {
+  SimCluster cluster(10, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(10)), 0);
+  for (int i = 0; i < 10; ++i) {
+    cluster.network().SetGroup(cluster.address(i), i < 5 ? 1 : 2);
+  }
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] {
+        for (int i = 0; i < 10; ++i) {
+          if (cluster.node(i).CountMembers(v1::MEMBER_STATE_ALIVE) != 5 ||
+              cluster.node(i).CountMembers(v1::MEMBER_STATE_DEAD) != 5) {
+            return false;
+          }
+        }
+        return true;
+      },
+      absl::Seconds(30)));
+  absl::Time heal = cluster.world().Now();
+  for (int i = 0; i < 10; ++i)
+    cluster.network().SetGroup(cluster.address(i), 0);
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] { return cluster.AllSeeAlive(10); }, absl::Seconds(60)));
+  absl::Duration took = cluster.world().Now() - heal;
+  std::printf("partition healed in %s\n", absl::FormatDuration(took).c_str());
+  // A reconnect attempt every reconnect_interval on each node.
+  EXPECT_LT(took, 3 * Defaults().reconnect_interval);
+}
+
+TEST(MembershipSimTest, SlowNodeIsNotDeclaredDeadWhilePeersAreHealthy) {
+  SimCluster cluster(8, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(10)), 0);
+  const int slow = 3;
+  // Every message node-3 receives waits three probe timeouts.
+  cluster.network().SetProcessingDelay(cluster.address(slow),
+                                       3 * Defaults().probe_timeout);
+  int max_health = 0;
+  bool someone_dead = cluster.world().RunUntilTrue(
+      [&] {
+        max_health = std::max(max_health, cluster.node(slow).LocalHealth());
+        for (int i = 0; i < cluster.size(); ++i) {
+          if (cluster.node(i).CountMembers(v1::MEMBER_STATE_DEAD) != 0) {
+            return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(60));
+  EXPECT_FALSE(someone_dead) << "a false positive";
+  // Lifeguard: the slow node blamed itself, the healthy ones did not.
+  EXPECT_GT(max_health, 0);
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (i != slow) EXPECT_LE(cluster.node(i).LocalHealth(), 1) << i;
+  }
+  cluster.network().SetProcessingDelay(cluster.address(slow),
+                                       absl::ZeroDuration());
+  EXPECT_TRUE(cluster.world().RunUntilTrue(
+      [&] { return cluster.AllSeeAlive(8); }, absl::Seconds(10)));
+}
+
+TEST(MembershipSimTest, ConvergesDespiteTenPercentLoss) {
+  SimNetworkOptions network;
+  network.loss = 0.10;
+  SimCluster cluster(32, Defaults(), network, kSeed);
+  double periods = Converge(cluster, absl::Seconds(30));
+  ASSERT_GE(periods, 0);
+  std::printf("32 nodes with 10%% loss converged in %.1f periods\n", periods);
+  // Lost join requests cost a push-pull timeout each.
+  EXPECT_LE(periods,
+            LogBound(32, 2) + 3 * Periods(Defaults().push_pull_timeout));
+  // And loss alone kills nobody.
+  cluster.world().RunFor(absl::Seconds(30));
+  for (int i = 0; i < cluster.size(); ++i) {
+    EXPECT_EQ(cluster.node(i).CountMembers(v1::MEMBER_STATE_DEAD), 0u) << i;
+  }
+}
+
+TEST(MembershipSimTest, StartRejectsBadOptions) {
+  SimWorld world(1);
+  SimNetwork network(world, {});
+  prometheus::Registry registry;
+  MembershipOptions options;
+  options.name = "x";
+  options.advertise_address = "0.0.0.0:7420";
+  Membership membership(options, network.NewTransport("a:1"),
+                        NewSimScheduler(world), registry);
+  EXPECT_EQ(membership.Start().code(), absl::StatusCode::kInvalidArgument);
+  options.advertise_address = "10.0.0.1:7420";
+  options.probe_timeout = options.probe_interval;
+  EXPECT_FALSE(ValidateMembershipOptions(options).ok());
+  options.probe_timeout = absl::Milliseconds(10);
+  EXPECT_TRUE(ValidateMembershipOptions(options).ok());
+}
+
+}  // namespace
+}  // namespace peergrid
