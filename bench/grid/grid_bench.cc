@@ -5,6 +5,7 @@
 // same process run as the baseline and the ratio is printed.
 //
 //   build/bench/grid/grid_bench [--workers=2] [--runs=5] [--noop_tasks=100000]
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,8 +13,6 @@
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -44,8 +43,9 @@ double Median(std::vector<double> values) {
 double Percentile(std::vector<double> values, double p) {
   std::sort(values.begin(), values.end());
   if (values.empty()) return 0;
-  return values[std::min(values.size() - 1,
-                         static_cast<size_t>(p * static_cast<double>(values.size())))];
+  return values[std::min(
+      values.size() - 1,
+      static_cast<size_t>(p * static_cast<double>(values.size())))];
 }
 
 bool Wanted(const std::string& name) {
@@ -56,8 +56,8 @@ bool Wanted(const std::string& name) {
 class Grid {
  public:
   bool Start(int workers) {
-    auto origin = NodeProcess::Start({"--name=origin", "--metrics=",
-                                      "--log-level=warning"});
+    auto origin = NodeProcess::Start(
+        {"--name=origin", "--metrics=", "--log-level=warning"});
     if (!origin.ok()) {
       std::cerr << origin.status() << "\n";
       return false;
@@ -65,8 +65,8 @@ class Grid {
     nodes_.push_back(std::move(*origin));
     for (int i = 0; i < workers; ++i) {
       auto worker = NodeProcess::Start(
-          {absl::StrCat("--name=worker-", i), "--metrics=",
-           "--log-level=warning",
+          {absl::StrCat("--name=worker-", i),
+           "--metrics=", "--log-level=warning",
            absl::StrCat("--join=", nodes_[0]->grpc_address())},
           absl::StrCat("127.0.0.", i + 2));
       if (!worker.ok()) {
@@ -165,9 +165,9 @@ v1::Job ExecJob(std::vector<std::string> argv, int tasks) {
 // Seconds GNU parallel -j2 takes for `command` over `tasks` values, or -1.
 double ParallelSeconds(const std::string& command, int tasks) {
   if (system("command -v parallel >/dev/null 2>&1") != 0) return -1;
-  const std::string line = absl::StrCat(
-      "seq ", tasks, " | parallel -j2 --will-cite '", command,
-      "' > /dev/null 2>&1");
+  const std::string line =
+      absl::StrCat("seq ", tasks, " | parallel -j2 --will-cite '", command,
+                   "' > /dev/null 2>&1");
   const absl::Time start = absl::Now();
   if (system(line.c_str()) != 0) return -1;
   return absl::ToDoubleSeconds(absl::Now() - start);
@@ -218,7 +218,8 @@ int Main() {
   }
   if (Wanted("spin")) {
     const v1::Job job = KernelJob("spin", "100", 64);
-    const double ideal = 64 * 0.1 / static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+    const double ideal =
+        64 * 0.1 / static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
     std::vector<double> efficiency;
     for (int run = 0; run < runs; ++run) {
       const double seconds = grid.RunJob(job);
@@ -245,7 +246,8 @@ int Main() {
     for (int run = 0; run < runs; ++run) {
       uint64_t bytes = 0;
       const double seconds = grid.RunJob(job, &bytes);
-      if (seconds > 0) rates.push_back(static_cast<double>(bytes) / seconds / 1e6);
+      if (seconds > 0)
+        rates.push_back(static_cast<double>(bytes) / seconds / 1e6);
     }
     Row("200 results of 1 MiB, end to end",
         absl::StrFormat("%.0f MB/s", Median(rates)), "800 MB/s",
@@ -266,9 +268,10 @@ int Main() {
     const double theirs = Median(parallel_rates);
     Row("2,000 x /bin/true", absl::StrFormat("%.0f tasks/s", ours),
         "2,500 tasks/s",
-        theirs > 0 ? absl::StrFormat("GNU parallel -j2: %.0f/s (peergrid %.1fx)",
-                                     theirs, ours / theirs)
-                   : "GNU parallel not installed");
+        theirs > 0
+            ? absl::StrFormat("GNU parallel -j2: %.0f/s (peergrid %.1fx)",
+                              theirs, ours / theirs)
+            : "GNU parallel not installed");
   }
   return 0;
 }

@@ -1,14 +1,13 @@
 // Jobs across a grid of real `peergrid node` processes on 127.0.0.1-3,
 // joined by gossip: placement over every node, exactly-once results, a
 // worker killed mid-job, two origins at once, and cancel.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <map>
 #include <set>
-
-#include <gmock/gmock.h>
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +24,17 @@ constexpr int kNodes = 3;
 
 class GridJobsTest : public ::testing::Test {
  protected:
+  void TearDown() override {
+    if (!HasFailure()) return;
+    // Show what the nodes logged, to tell why.
+    for (auto& node : nodes_) {
+      if (node->Stop(SIGTERM, absl::Seconds(3)).ok()) {
+        std::cerr << "--- " << node->start_line().name << " ---\n"
+                  << node->Log();
+      }
+    }
+  }
+
   void SetUp() override {
     for (int i = 0; i < kNodes; ++i) {
       std::vector<std::string> flags = {absl::StrCat("--name=node-", i),
@@ -38,17 +48,18 @@ class GridJobsTest : public ::testing::Test {
           nodes_.back()->grpc_address(), grpc::InsecureChannelCredentials())));
     }
     for (int i = 0; i < kNodes; ++i) {
-      ASSERT_TRUE(Eventually([&] { return SeesAlive(i, kNodes); },
-                             absl::Seconds(15)));
+      ASSERT_TRUE(
+          Eventually([&] { return SeesAlive(i, kNodes); }, absl::Seconds(15)));
     }
   }
 
   ::testing::AssertionResult SeesAlive(int node, int expected) {
     grpc::ClientContext context;
     v1::ClusterStatusResponse status;
-    grpc::Status call = stubs_[static_cast<size_t>(node)]->ClusterStatus(
-        &context, {}, &status);
-    if (!call.ok()) return ::testing::AssertionFailure() << call.error_message();
+    grpc::Status call =
+        stubs_[static_cast<size_t>(node)]->ClusterStatus(&context, {}, &status);
+    if (!call.ok())
+      return ::testing::AssertionFailure() << call.error_message();
     int alive = 0;
     for (const auto& member : status.members()) {
       alive += member.state() == v1::MEMBER_STATE_ALIVE ? 1 : 0;
@@ -64,7 +75,9 @@ class GridJobsTest : public ::testing::Test {
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(2));
     v1::ClusterStatusResponse status;
-    if (!stubs_[static_cast<size_t>(node)]->ClusterStatus(&context, {}, &status).ok()) {
+    if (!stubs_[static_cast<size_t>(node)]
+             ->ClusterStatus(&context, {}, &status)
+             .ok()) {
       return -1;
     }
     return static_cast<int>(status.members(0).advertisement().tasks_running());
@@ -184,7 +197,8 @@ TEST_F(GridJobsTest, TwoOriginsNeverOverloadAWorker) {
   std::map<std::string, std::vector<Interval>> per_node;
   for (const auto& [node, id] : {std::pair{0, a}, std::pair{1, b}}) {
     for (const v1::TaskResult& result : Collect(node, id)) {
-      ASSERT_EQ(result.outcome(), v1::TASK_OUTCOME_SUCCEEDED) << result.reason();
+      ASSERT_EQ(result.outcome(), v1::TASK_OUTCOME_SUCCEEDED)
+          << result.reason();
       const std::vector<std::string> lines =
           absl::StrSplit(result.stdout(), '\n', absl::SkipEmpty());
       ASSERT_EQ(lines.size(), 2u) << result.stdout();
