@@ -110,15 +110,15 @@ struct ExecFinisher {
       r.set_outcome(v1::TASK_OUTCOME_LIMIT_EXCEEDED);
       r.set_reason(absl::StrCat("file size limit of ", limits.file_size_bytes,
                                 " bytes exceeded (SIGXFSZ)"));
+    } else if (ex.output_exceeded) {
+      const bool out = r.stdout_truncated();
+      r.set_outcome(v1::TASK_OUTCOME_LIMIT_EXCEEDED);
+      r.set_reason(absl::StrCat(out ? "stdout" : "stderr",
+                                " exceeded its cap of ",
+                                out ? limits.stdout_cap : limits.stderr_cap,
+                                " bytes; process group killed"));
     } else if (exited && WEXITSTATUS(st) == 0) {
-      if (r.stdout_truncated() || r.stderr_truncated()) {
-        const bool out = r.stdout_truncated();
-        r.set_outcome(v1::TASK_OUTCOME_LIMIT_EXCEEDED);
-        r.set_reason(absl::StrCat(
-            out ? "stdout" : "stderr", " exceeded its cap of ",
-            out ? limits.stdout_cap : limits.stderr_cap, " bytes (",
-            out ? r.stdout_bytes() : r.stderr_bytes(), " written)"));
-      } else if (!missing.empty()) {
+      if (!missing.empty()) {
         r.set_outcome(v1::TASK_OUTCOME_FAILED);
         r.set_reason(
             absl::StrCat("output file '", missing, "' was not produced"));
@@ -242,13 +242,23 @@ absl::StatusOr<std::unique_ptr<ExecRunner>> ExecRunner::Create(
       runner->change_user_ = true;
       runner->uid_ = found->pw_uid;
       runner->gid_ = found->pw_gid;
-      // The user must be able to reach its directories: make every
-      // ancestor of the work root searchable (not readable) by others.
-      for (fs::path p = fs::absolute(runner->options_.work_root);
-           p.has_relative_path(); p = p.parent_path()) {
+      // The user must be able to reach its directories. The work root and
+      // its parent (the node's data directory) are made searchable (not
+      // readable) by others; directories above are not ours to change.
+      const fs::path root = fs::absolute(runner->options_.work_root);
+      int depth = 0;
+      for (fs::path p = root; p.has_relative_path();
+           p = p.parent_path(), ++depth) {
         struct stat st;
-        if (stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
+        if (stat(p.c_str(), &st) != 0 || (st.st_mode & S_IXOTH) != 0) continue;
+        if (depth < 2) {
           chmod(p.c_str(), (st.st_mode & 07777) | S_IXOTH);
+        } else {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "exec user '", runner->options_.exec_user, "' cannot reach ",
+              root.string(), ": ", p.string(),
+              " is not searchable by others (chmod o+x it, or use another "
+              "--data-dir)"));
         }
       }
     }

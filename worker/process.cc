@@ -189,7 +189,6 @@ ProcessReactor::ProcessReactor() {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   EpollAdd(epoll_fd_, wake_fd_, EPOLLIN, 0);
   thread_ = std::thread([this] { Loop(); });
-  thread_id_ = thread_.get_id();
 }
 
 ProcessReactor::~ProcessReactor() {
@@ -221,7 +220,6 @@ ProcessReactor::~ProcessReactor() {
 }
 
 uint64_t ProcessReactor::Add(Watch watch, OnExit on_exit) {
-  const bool has_timeout = watch.timeout != absl::InfiniteDuration();
   auto e = std::make_unique<Entry>();
   e->pidfd = static_cast<int>(syscall(SYS_pidfd_open, watch.pid, 0));
   e->w = std::move(watch);
@@ -233,10 +231,13 @@ uint64_t ProcessReactor::Add(Watch watch, OnExit on_exit) {
     if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
   uint64_t id;
+  bool wake;
   {
     absl::MutexLock lock(&mu_);
     id = next_id_++;
     Entry& r = *e;
+    // Wake the reactor only if it sleeps past this deadline.
+    wake = r.deadline < wait_until_;
     entries_.emplace(id, std::move(e));
     if (suspended_) {
       kill(-r.w.pid, SIGSTOP);
@@ -251,7 +252,7 @@ uint64_t ProcessReactor::Add(Watch watch, OnExit on_exit) {
     // Added last: the exit must not be seen before the entry is complete.
     EpollAdd(epoll_fd_, r.pidfd, EPOLLIN, Tag(id, kPid));
   }
-  if (has_timeout && std::this_thread::get_id() != thread_id_) {
+  if (wake) {
     uint64_t one = 1;
     (void)!write(wake_fd_, &one, sizeof one);
   }
@@ -325,6 +326,10 @@ void ProcessReactor::Drain(Entry& e, bool is_stdout) {
       if (data.size() < cap) {
         data.append(buf, std::min(static_cast<size_t>(n), cap - data.size()));
       }
+      if (total > cap && !e.exit.output_exceeded) {
+        e.exit.output_exceeded = true;
+        kill(-e.w.pid, SIGKILL);
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -369,6 +374,7 @@ void ProcessReactor::Loop() {
       if (!orphan_groups_.empty()) {
         next = std::min(next, absl::Now() + absl::Milliseconds(50));
       }
+      wait_until_ = next;
       if (next != absl::InfiniteFuture()) {
         const absl::Duration left = next - absl::Now();
         timeout_ms = left <= absl::ZeroDuration()

@@ -56,8 +56,11 @@ struct ProcessExit {
   int wait_status = 0;  // As from waitpid.
   bool timed_out = false;
   bool killed = false;  // By Kill(): cancelled.
+  // Output went past a cap: the group was killed at that moment (a task
+  // printing without end must not run until its timeout).
+  bool output_exceeded = false;
   std::string stdout_data, stderr_data;
-  uint64_t stdout_bytes = 0, stderr_bytes = 0;  // Totals, beyond the caps.
+  uint64_t stdout_bytes = 0, stderr_bytes = 0;  // Totals read, beyond caps.
   absl::Duration wall;
   absl::Duration cpu;  // User + system of the child and its reaped children.
 };
@@ -121,7 +124,8 @@ class ProcessReactor {
   // reaping, with the time to give up.
   absl::flat_hash_map<pid_t, absl::Time> orphan_groups_ ABSL_GUARDED_BY(mu_);
   void ReapOrphans();
-  std::thread::id thread_id_;
+  // When the reactor's current epoll_wait times out.
+  absl::Time wait_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::thread thread_;
 };
 

@@ -229,11 +229,11 @@ class Worker::Impl {
       absl::MutexLock lock(&mu_);
       for (v1::Task& task : *bundle.mutable_tasks()) {
         const int cpus = std::max<int>(1, static_cast<int>(task.cpus()));
-        std::string reason;
         const char* metric = "invalid";
-        if (s->closed) {
-          reason = "work stream is closed";
-        } else if (reason = Validate(task); !reason.empty()) {
+        std::string reason =
+            s->closed ? std::string("work stream is closed") : Validate(task);
+        if (!reason.empty()) {
+          // Refused below.
         } else if (s->tasks.contains(TaskKey(bundle.job_id(), task.index()))) {
           reason = absl::StrCat("task ", task.index(), " of job ",
                                 bundle.job_id(), " is already running here");

@@ -124,6 +124,10 @@ Membership::Membership(MembershipOptions options,
                    : absl::Uniform<uint64_t>(absl::BitGen());
   self_advertisement_.set_name(options_.name);
   self_advertisement_.set_grpc_address(options_.advertise_address);
+  // Sequences start from the clock, so that a restarted node's
+  // advertisements outrank those of its previous life.
+  self_advertisement_.set_sequence(
+      static_cast<uint64_t>(absl::ToUnixMillis(scheduler_->Now())));
   state_counts_[v1::MEMBER_STATE_ALIVE] = 1;
   metrics_->members_by_state[v1::MEMBER_STATE_ALIVE]->Set(1);
 }
@@ -298,6 +302,13 @@ void Membership::PublishLocked() {
   last_publish_ = scheduler_->Now();
   BroadcastLocked(SelfUpdateLocked());
   NotifyLocked(SelfStatusLocked());
+  SchedulePushSelfLocked();
+}
+
+void Membership::SchedulePushSelfLocked() {
+  if (push_self_scheduled_ || !started_) return;
+  push_self_scheduled_ = true;
+  scheduler_->RunAfter(absl::ZeroDuration(), [this] { PushSelf(); });
 }
 
 std::vector<v1::MemberStatus> Membership::Snapshot() const {
@@ -462,6 +473,9 @@ void Membership::ProbeTick() {
     ping.set_from(options_.name);
     ping.set_target(target);
     ping.set_sequence(++probe_sequence_);
+    // Our own entry rides along: a member that missed our join learns of
+    // us, and one that suspects us hears first-hand that we are alive.
+    *ping.add_gossip() = SelfUpdateLocked();
     PiggybackLocked(target, ping.mutable_gossip());
     metrics_->probes->Increment();
     CountMessage(kPingMessage, kSent, ping.ByteSizeLong());
@@ -567,6 +581,7 @@ void Membership::FinishProbeLocked(Probe& probe, bool acked) {
       v1::MemberUpdate suspect =
           UpdateForLocked(it->first, it->second, options_.name);
       suspect.set_state(v1::MEMBER_STATE_SUSPECT);
+      suspect.set_from(options_.name);
       ApplyUpdateLocked(suspect, false);
     }
   }
@@ -589,6 +604,7 @@ void Membership::OnSuspicionTimeout(std::string name, uint64_t generation) {
     LogInfo("membership: %s declares %s dead", options_.name, name);
     v1::MemberUpdate dead = UpdateForLocked(name, it->second, options_.name);
     dead.set_state(v1::MEMBER_STATE_DEAD);
+    dead.set_from(options_.name);
     ApplyUpdateLocked(dead, false);
   }
 }
@@ -683,11 +699,35 @@ void Membership::JoinAttempt(size_t index) {
         joined_ = true;
         LogDebug("membership: %s joined through %s", options_.name,
                  join_order_[index]);
+        // Members that joined at the same time as we did may have missed
+        // each other's news: a few early exchanges catch up.
+        scheduler_->RunAfter(options_.join_retry_interval,
+                             [this] { FollowUpPushPull(2); });
       } else {
         scheduler_->RunAfter(absl::ZeroDuration(),
                              [this, index] { JoinAttempt(index + 1); });
       }
     });
+  }
+  out.Run();
+}
+
+void Membership::FollowUpPushPull(int remaining) {
+  Outbox out;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_ || leaving_) return;
+    std::vector<std::string> peer = RandomLiveMembersLocked(1, "");
+    if (peer.empty()) return;
+    // A lost exchange does not count (but a few tries end it).
+    StartPushPull(members_.at(peer[0]).advertisement.grpc_address(), false, out,
+                  [this, remaining](bool ok) {
+                    int left = ok ? remaining - 1 : std::min(remaining, 2) - 1;
+                    if (left <= 0) return;
+                    scheduler_->RunAfter(
+                        2 * options_.join_retry_interval,
+                        [this, left] { FollowUpPushPull(left); });
+                  });
   }
   out.Run();
 }
@@ -874,10 +914,7 @@ void Membership::ApplyNewsAboutSelfLocked(const v1::MemberUpdate& update) {
     changed = true;
     // A refutation is urgent, and piggybacked copies may ride on acks that
     // come too late to count: push it out at once as well.
-    if (!push_self_scheduled_) {
-      push_self_scheduled_ = true;
-      scheduler_->RunAfter(absl::ZeroDuration(), [this] { PushSelf(); });
-    }
+    SchedulePushSelfLocked();
   }
   if (!changed) return;
   BroadcastLocked(SelfUpdateLocked());
@@ -890,8 +927,9 @@ void Membership::PushSelf() {
     absl::MutexLock lock(&mu_);
     push_self_scheduled_ = false;
     if (stopped_) return;
-    // Twice the usual fan-out: every member that heard the suspicion runs
-    // a timer, and our acks may all come too late to carry the refutation.
+    // Twice the usual fan-out: every member that heard a suspicion of us
+    // runs a timer (and our acks may all come too late to carry the
+    // refutation); a new advertisement should reach all within a second.
     SendGossipLocked(2 * options_.gossip_nodes, true, out);
   }
   out.Run();
@@ -914,11 +952,11 @@ void Membership::SetStateLocked(const std::string& name, Member& member,
   member.confirmers.clear();
   if (!was_live && IsLive(state)) {
     // Probe newcomers (and the revived) soon, at a random place in the round.
-    size_t span = probe_order_.size() - probe_next_ + 1;
-    probe_order_.insert(
-        probe_order_.begin() +
-            static_cast<std::ptrdiff_t>(probe_next_ + RandomLocked(span)),
-        name);
+    // (Appended, then swapped with a random not-yet-probed entry.)
+    probe_order_.push_back(name);
+    size_t span = probe_order_.size() - probe_next_;
+    std::swap(probe_order_.back(),
+              probe_order_[probe_next_ + RandomLocked(span)]);
   }
 }
 
@@ -1001,8 +1039,14 @@ v1::MemberUpdate Membership::UpdateForLocked(const std::string& name,
   update.set_name(name);
   update.set_state(member.state);
   update.set_incarnation(member.incarnation);
+  // Lean on the wire: the update's name stands for the advertisement's, and
+  // `from` matters only for suspicion and death.
   *update.mutable_advertisement() = member.advertisement;
-  update.set_from(from);
+  update.mutable_advertisement()->clear_name();
+  if (member.state == v1::MEMBER_STATE_SUSPECT ||
+      member.state == v1::MEMBER_STATE_DEAD) {
+    update.set_from(from);
+  }
   return update;
 }
 
@@ -1012,7 +1056,7 @@ v1::MemberUpdate Membership::SelfUpdateLocked() const {
   update.set_state(leaving_ ? v1::MEMBER_STATE_LEFT : v1::MEMBER_STATE_ALIVE);
   update.set_incarnation(self_incarnation_);
   *update.mutable_advertisement() = self_advertisement_;
-  update.set_from(options_.name);
+  update.mutable_advertisement()->clear_name();
   return update;
 }
 
@@ -1094,9 +1138,11 @@ size_t Membership::LiveCountLocked() const {
 }
 
 int Membership::RetransmitLimitLocked() const {
+  // memberlist's mult x ceil(log10(N + 1)), but never under 2 x mult: in
+  // grids of under ten nodes a single factor proved too few.
   double n = static_cast<double>(LiveCountLocked());
   return options_.retransmit_multiplier *
-         static_cast<int>(std::ceil(std::log10(n + 1.0)));
+         std::max(2, static_cast<int>(std::ceil(std::log10(n + 1.0))));
 }
 
 absl::Duration Membership::ScaledLocked(absl::Duration d) const {

@@ -63,7 +63,7 @@ struct MembershipOptions {
   int indirect_checks = 3;
   // Suspicion lasts between mult x max(1, log10 N) x probe_interval and
   // max_mult times that, shorter as more members confirm it.
-  int suspicion_multiplier = 4;
+  int suspicion_multiplier = 5;
   int suspicion_max_multiplier = 6;
   // Each update is sent about retransmit_multiplier x log10(N + 1) times.
   int retransmit_multiplier = 6;
@@ -186,9 +186,11 @@ class Membership {
   void PushPullTick();
   void ReconnectTick();
   void JoinAttempt(size_t index);
+  void FollowUpPushPull(int remaining);
   void PublishAdvertisement();
   void OnSuspicionTimeout(std::string name, uint64_t generation);
   void PushSelf();
+  void SchedulePushSelfLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Completions.
   void OnDirectAck(std::shared_ptr<Probe> probe, absl::StatusOr<v1::Ack> ack);

@@ -130,9 +130,9 @@ TEST_F(GrpcMembershipTest, FourNodesConvergeAndDetectAStoppedOne) {
   EXPECT_EQ(seen->advertisement().grpc_address(), nodes_[1]->address);
 
   nodes_[2]->Shutdown();  // Its port now refuses every call.
-  EXPECT_TRUE(Eventually(
-      [&] { return AllSee("real-2", v1::MEMBER_STATE_DEAD); },
-      absl::Seconds(15), [&] { return Describe(); }));
+  EXPECT_TRUE(
+      Eventually([&] { return AllSee("real-2", v1::MEMBER_STATE_DEAD); },
+                 absl::Seconds(15), [&] { return Describe(); }));
   EXPECT_TRUE(AllSeeAlive(3)) << Describe();
 }
 
@@ -153,9 +153,9 @@ TEST_F(GrpcMembershipTest, LeaveIsSeenAtOnceAndChangesSpread) {
       absl::Seconds(2), [&] { return Describe(); }));
 
   EXPECT_TRUE(nodes_[0]->membership->Leave(absl::Seconds(1)).ok());
-  EXPECT_TRUE(Eventually([&] { return AllSee("real-0", v1::MEMBER_STATE_LEFT); },
-                         absl::Milliseconds(700),
-                         [&] { return Describe(); }));
+  EXPECT_TRUE(
+      Eventually([&] { return AllSee("real-0", v1::MEMBER_STATE_LEFT); },
+                 absl::Milliseconds(700), [&] { return Describe(); }));
 }
 
 }  // namespace

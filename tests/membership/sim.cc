@@ -182,35 +182,48 @@ bool SimNetwork::Route(const std::string& from, const std::string& to,
 
 SimCluster::SimCluster(int nodes, MembershipOptions base,
                        SimNetworkOptions network, uint64_t seed)
-    : world_(seed), network_(world_, network) {
+    : world_(seed),
+      network_(world_, network),
+      base_(std::move(base)),
+      seed_(seed) {
   nodes_.resize(static_cast<size_t>(nodes));
   for (int i = 0; i < nodes; ++i) {
     nodes_[static_cast<size_t>(i)].name = absl::StrFormat("node-%d", i);
     nodes_[static_cast<size_t>(i)].address =
         absl::StrFormat("10.0.%d.%d:7420", i / 250, i % 250 + 1);
   }
-  for (int i = 0; i < nodes; ++i) {
-    Node& node = nodes_[static_cast<size_t>(i)];
-    MembershipOptions options = base;
-    options.name = node.name;
-    options.advertise_address = node.address;
-    options.seeds.clear();
-    for (int s = 0; s < std::min(3, nodes); ++s) {
-      if (s != i)
-        options.seeds.push_back(nodes_[static_cast<size_t>(s)].address);
-    }
-    options.random_seed = seed * 100003 + static_cast<uint64_t>(i) + 1;
-    node.registry = std::make_unique<prometheus::Registry>();
-    node.membership = std::make_unique<Membership>(
-        std::move(options), network_.NewTransport(node.address),
-        NewSimScheduler(world_), *node.registry);
-    network_.Attach(node.address, node.membership.get());
-    v1::Advertisement ad;
-    ad.set_machine_cores(8);
-    ad.set_cores_donated(8);
-    ad.set_cores_free(8);
-    node.membership->SetAdvertisement(ad);
+  for (int i = 0; i < nodes; ++i) Build(i);
+}
+
+void SimCluster::Build(int i) {
+  Node& node = nodes_[static_cast<size_t>(i)];
+  MembershipOptions options = base_;
+  options.name = node.name;
+  options.advertise_address = node.address;
+  options.seeds.clear();
+  for (int s = 0; s < std::min(3, size()); ++s) {
+    if (s != i) options.seeds.push_back(nodes_[static_cast<size_t>(s)].address);
   }
+  options.random_seed =
+      seed_ * 100003 + static_cast<uint64_t>(i) + 1 + crashed_.size() * 7919;
+  node.registry = std::make_unique<prometheus::Registry>();
+  node.membership = std::make_unique<Membership>(
+      std::move(options), network_.NewTransport(node.address),
+      NewSimScheduler(world_), *node.registry);
+  network_.Attach(node.address, node.membership.get());
+  v1::Advertisement ad;
+  ad.set_machine_cores(8);
+  ad.set_cores_donated(8);
+  ad.set_cores_free(8);
+  node.membership->SetAdvertisement(ad);
+}
+
+void SimCluster::Restart(int i) {
+  Node& node = nodes_[static_cast<size_t>(i)];
+  crashed_.push_back(std::move(node.membership));
+  Build(i);
+  network_.SetDown(node.address, false);
+  node.running = node.membership->Start().ok();
 }
 
 SimCluster::~SimCluster() {
@@ -247,6 +260,19 @@ bool SimCluster::AllSeeAlive(int alive) {
     if (node(i).CountMembers(v1::MEMBER_STATE_ALIVE) !=
             static_cast<size_t>(alive) ||
         node(i).CountMembers(v1::MEMBER_STATE_SUSPECT) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool SimCluster::AllSeeLive(int live) {
+  for (int i = 0; i < size(); ++i) {
+    if (!running(i)) continue;
+    if (node(i).CountMembers(v1::MEMBER_STATE_ALIVE) +
+                node(i).CountMembers(v1::MEMBER_STATE_SUSPECT) !=
+            static_cast<size_t>(live) ||
+        node(i).CountMembers(v1::MEMBER_STATE_DEAD) != 0) {
       return false;
     }
   }

@@ -128,12 +128,17 @@ class SimCluster {
   void StartAll(absl::Duration stagger = absl::ZeroDuration());
   // kill -9: the node stops and its address swallows every message.
   void Crash(int i);
+  // A crashed node starts again: same name and address, fresh state.
+  void Restart(int i);
 
   // The state node `observer` has for node `subject` (UNSPECIFIED if none).
   v1::MemberState StateOf(int observer, int subject);
   // True when every running node counts exactly `alive` alive members and
   // no suspect or dead one.
   bool AllSeeAlive(int alive);
+  // True when every running node counts exactly `live` alive or suspect
+  // members and no dead one (suspicion comes and goes on a lossy network).
+  bool AllSeeLive(int live);
   // True when every running node but `subject` has it in `state`.
   bool AllSee(int subject, v1::MemberState state);
 
@@ -145,9 +150,14 @@ class SimCluster {
     std::unique_ptr<Membership> membership;
     bool running = false;
   };
+  void Build(int i);
+
   SimWorld world_;
   SimNetwork network_;
+  MembershipOptions base_;
+  uint64_t seed_;
   std::vector<Node> nodes_;
+  std::vector<std::unique_ptr<Membership>> crashed_;
 };
 
 }  // namespace peergrid

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -237,18 +239,28 @@ TEST_F(ExecTest, KillCancelsWithinASecond) {
   EXPECT_EQ(r.outcome(), v1::TASK_OUTCOME_CANCELLED);
 }
 
-TEST_F(ExecTest, OutputCapsCutAndReport) {
+TEST_F(ExecTest, OutputCapsCutReportAndStopRunaways) {
   ExecLimits limits;
   limits.stdout_cap = 1000;
   limits.stderr_cap = 10;
   MakeRunner(limits);
-  auto r = Run(Sh("head -c 200000 /dev/zero; echo fine >&2"));
+  auto r = Run(Sh("echo fine >&2; head -c 200000 /dev/zero"));
   EXPECT_EQ(r.outcome(), v1::TASK_OUTCOME_LIMIT_EXCEEDED);
   EXPECT_EQ(r.stdout().size(), 1000u);
-  EXPECT_EQ(r.stdout_bytes(), 200000u);
+  EXPECT_GT(r.stdout_bytes(), 1000u);
   EXPECT_TRUE(r.stdout_truncated());
   EXPECT_FALSE(r.stderr_truncated());
+  EXPECT_EQ(r.stderr(), "fine\n");
   EXPECT_THAT(r.reason(), HasSubstr("stdout exceeded its cap of 1000"));
+  // A task printing without end is stopped at once, not at its timeout.
+  const absl::Time t0 = absl::Now();
+  auto runaway = Run(Sh("yes"), absl::Seconds(60));
+  EXPECT_EQ(runaway.outcome(), v1::TASK_OUTCOME_LIMIT_EXCEEDED);
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  // Under the caps: nothing cut.
+  auto fits = Run(Sh("head -c 1000 /dev/zero"));
+  EXPECT_EQ(fits.outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_FALSE(fits.stdout_truncated());
 }
 
 TEST_F(ExecTest, MemoryLimit) {
@@ -303,6 +315,23 @@ TEST_F(ExecTest, RunsAsExecUserWhenRoot) {
   EXPECT_EQ(r.stdout(), "65534\n65534\nwrote\n");
 }
 
+TEST_F(ExecTest, UnreachableDataDirIsAClearError) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  TempDir top;
+  chmod(top.path().c_str(), 0700);  // Above the data dir: not ours.
+  ProcessReactor reactor;
+  ExecRunnerOptions o;
+  o.work_root = top.path() + "/data/work";
+  o.exec_user = "nobody";
+  auto r = ExecRunner::Create(o, reactor);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("o+x"));
+  // The data dir itself (0700) is made searchable.
+  chmod(top.path().c_str(), 0755);
+  chmod((top.path() + "/data").c_str(), 0700);
+  EXPECT_TRUE(ExecRunner::Create(o, reactor).ok());
+}
+
 // A fork bomb as the exec user hits RLIMIT_NPROC and is killed whole at
 // its timeout: no process of it survives.
 TEST_F(ExecTest, ForkBombIsContained) {
@@ -311,25 +340,35 @@ TEST_F(ExecTest, ForkBombIsContained) {
   limits.processes = 40;
   MakeRunner(limits);
   const absl::Time t0 = absl::Now();
-  auto r = Run(Sh("b() { b | b & }; b; sleep 100"), absl::Seconds(2));
-  EXPECT_EQ(r.outcome(), v1::TASK_OUTCOME_TIMED_OUT);
+  auto r = Run(Sh("echo $$; b() { b | b & }; b; sleep 100"), absl::Seconds(2));
+  EXPECT_EQ(r.outcome(), v1::TASK_OUTCOME_TIMED_OUT) << r.reason();
   EXPECT_LT(absl::Now() - t0, absl::Seconds(6));
-  // Nothing of the user's is left running.
-  auto count_nobody = [] {
+  pid_t group = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(
+      absl::StripAsciiWhitespace(r.stdout().substr(0, r.stdout().find('\n'))),
+      &group));
+  // Nothing of the bomb (its process group) is left, not even a zombie.
+  auto members = [group] {
     int n = 0;
     for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-      struct stat st;
       const std::string name = e.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      if (stat(e.path().c_str(), &st) == 0 && st.st_uid == 65534 &&
-          !ProcessGone(std::stoi(name))) {
-        ++n;
-      }
+      std::ifstream in(e.path() / "stat");
+      std::string stat;
+      std::getline(in, stat);
+      const size_t paren = stat.rfind(')');
+      if (paren == std::string::npos) continue;
+      // After ") ": state, ppid, pgrp.
+      std::istringstream fields(stat.substr(paren + 2));
+      std::string state;
+      pid_t ppid = 0, pgrp = 0;
+      fields >> state >> ppid >> pgrp;
+      if (pgrp == group) ++n;
     }
     return n;
   };
-  EXPECT_TRUE(Eventually([&] { return count_nobody() == 0; }, absl::Seconds(5),
-                         "no process of nobody left"));
+  EXPECT_TRUE(Eventually([&] { return members() == 0; }, absl::Seconds(5),
+                         "the bomb's process group is gone"));
 }
 
 TEST_F(ExecTest, BubblewrapSandbox) {
