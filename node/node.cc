@@ -26,6 +26,7 @@
 #include "node/membership/membership_service.h"
 #include "node/membership/scheduler.h"
 #include "node/process_metrics.h"
+#include "node/prometheus_sd.h"
 #include "node/rpc_metrics.h"
 #include "scheduler/dispatcher.h"
 #include "scheduler/grpc_work_channel.h"
@@ -160,6 +161,7 @@ Node::~Node() {
   // command exits without it (see node_command.cc).
   exposer_.reset();
   // The rest in the reverse order of building: users before what they use.
+  prometheus_sd_.reset();
   advertiser_.reset();
   membership_.reset();
   jobs_service_.reset();
@@ -365,6 +367,13 @@ absl::Status Node::StartServing() {
       [this](v1::Advertisement ad) {
         membership_->SetAdvertisement(std::move(ad));
       });
+  if (!options_.prometheus_sd_file.empty()) {
+    absl::StatusOr<std::unique_ptr<PrometheusSdWriter>> sd =
+        PrometheusSdWriter::Start(options_.prometheus_sd_file,
+                                  [this] { return membership_->Snapshot(); });
+    if (!sd.ok()) return sd.status();
+    prometheus_sd_ = std::move(*sd);
+  }
   dispatcher_->Start(name_, grpc_address_);
   serving_.store(true, std::memory_order_release);
   LogInfo("node %s serving gRPC on %s, metrics on %s", name_, grpc_address_,
@@ -394,6 +403,7 @@ void Node::Shutdown(absl::Duration grace) {
   // The origin side first: its streams close and nothing new is placed.
   if (dispatcher_ != nullptr) dispatcher_->Stop();
   advertiser_.reset();
+  prometheus_sd_.reset();
   if (worker_ != nullptr) worker_->StopGranting();
   if (membership_ != nullptr) {
     // Peers mark us `left` at once and place our tasks elsewhere; their

@@ -38,6 +38,7 @@ class Server;
 namespace peergrid {
 
 class Advertiser;
+class PrometheusSdWriter;
 class JobsService;
 class MembershipService;
 class ProcessMetrics;
@@ -82,6 +83,9 @@ struct NodeOptions {
   // Gossip tunables. Its name, advertise_address and seeds are taken from
   // the fields above.
   MembershipOptions membership;
+  // Where to keep a Prometheus file_sd list of every live member's metrics
+  // address; empty: none.
+  std::string prometheus_sd_file;
 };
 
 // Checks options a user typed, before anything binds: every error names
@@ -152,6 +156,7 @@ class Node {
   // Built once the port is bound: gossip needs the address.
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<Advertiser> advertiser_;
+  std::unique_ptr<PrometheusSdWriter> prometheus_sd_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   bool shut_down_ = false;

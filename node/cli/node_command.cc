@@ -60,6 +60,10 @@ ABSL_FLAG(int, gossip_retransmit_multiplier, 6,
           "times.");
 ABSL_FLAG(int64_t, gossip_push_pull_interval_ms, 15000,
           "Gossip: full-state exchange with a random member this often.");
+ABSL_FLAG(std::string, prometheus_sd_file, "",
+          "Keep a Prometheus file_sd target list of every live member's "
+          "metrics address at this path (rewritten atomically as members "
+          "come and go).");
 ABSL_FLAG(std::string, data_dir, "",
           "Directory for task working directories and the blob cache; empty "
           "means a temporary directory removed when the node stops.");
@@ -170,6 +174,7 @@ int RunNode(const Command& command, std::vector<std::string> args) {
   options.grpc_max_message_bytes = absl::GetFlag(FLAGS_grpc_max_message_bytes);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.join = absl::GetFlag(FLAGS_join);
+  options.prometheus_sd_file = absl::GetFlag(FLAGS_prometheus_sd_file);
   for (const std::string& label : absl::GetFlag(FLAGS_label)) {
     const size_t equals = label.find('=');
     if (equals == std::string::npos || equals == 0) {
