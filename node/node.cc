@@ -15,13 +15,18 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "node/advertiser.h"
 #include "node/common/address.h"
 #include "node/common/log.h"
 #include "node/common/machine.h"
 #include "node/common/version.h"
 #include "node/jobs_service.h"
 #include "node/local_work_channel.h"
+#include "node/membership/grpc_transport.h"
+#include "node/membership/membership_service.h"
+#include "node/membership/scheduler.h"
 #include "node/process_metrics.h"
+#include "node/prometheus_sd.h"
 #include "node/rpc_metrics.h"
 #include "scheduler/dispatcher.h"
 #include "scheduler/grpc_work_channel.h"
@@ -116,6 +121,14 @@ absl::Status ValidateNodeOptions(const NodeOptions& options) {
         "--cores=", options.cores, ": must be from 1 to ", machine_cores,
         " (this machine's cores), or 0 for all of them"));
   }
+  MembershipOptions gossip = options.membership;
+  gossip.name = options.name.empty() ? "placeholder" : options.name;
+  gossip.advertise_address = "127.0.0.1:1";  // The real one comes at bind.
+  gossip.seeds = options.join;
+  if (absl::Status valid = ValidateMembershipOptions(gossip); !valid.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gossip: ", valid.message()));
+  }
   if (options.grpc_max_message_bytes < (1 << 20)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--grpc-max-message-bytes=", options.grpc_max_message_bytes,
@@ -143,12 +156,20 @@ Node::Node(const NodeOptions& options)
 
 Node::~Node() {
   Shutdown(absl::Milliseconds(500));
+  server_.reset();
   // civetweb's stop polls every 2 s, so this may block that long; the node
   // command exits without it (see node_command.cc).
   exposer_.reset();
+  // The rest in the reverse order of building: users before what they use.
+  prometheus_sd_.reset();
+  advertiser_.reset();
+  membership_.reset();
   jobs_service_.reset();
+  membership_service_.reset();
   dispatcher_.reset();
   work_service_.reset();
+  blob_provider_.reset();
+  jobs_.reset();
   worker_.reset();  // Cancels what still runs.
   if (remove_data_dir_) {
     std::error_code ignored;
@@ -205,13 +226,21 @@ absl::Status Node::StartServing() {
   dispatcher_ = std::make_unique<scheduler::Dispatcher>(
       scheduler::DispatcherOptions(), *jobs_,
       [this] {
-        // Until gossip lands, the grid is this node alone.
-        scheduler::WorkerView self;
-        self.name = name_;
-        self.address = grpc_address_;
-        self.cores_donated = worker_->cores_donated();
-        self.cores_free = worker_->cores_free();
-        return std::vector<scheduler::WorkerView>{self};
+        std::vector<scheduler::WorkerView> alive;
+        for (const v1::MemberStatus& member : membership_->Snapshot()) {
+          if (member.state() != v1::MEMBER_STATE_ALIVE) continue;
+          scheduler::WorkerView& view = alive.emplace_back();
+          view.name = member.advertisement().name();
+          view.address = member.advertisement().grpc_address();
+          view.cores_donated = member.advertisement().cores_donated();
+          view.cores_free = member.advertisement().cores_free();
+          if (view.name == name_) {
+            // Our own figures first-hand, not as last gossiped.
+            view.cores_donated = worker_->cores_donated();
+            view.cores_free = worker_->cores_free();
+          }
+        }
+        return alive;
       },
       [this, remote](const scheduler::WorkerEndpoint& endpoint,
                      const v1::OpenWork& open,
@@ -223,12 +252,24 @@ absl::Status Node::StartServing() {
         return remote(endpoint, open, std::move(events));
       });
 
+  membership_service_ = std::make_unique<MembershipService>();
   jobs_service_ = std::make_unique<JobsService>(*jobs_, *dispatcher_, [this] {
     v1::ClusterStatusResponse response;
-    v1::MemberStatus* self = response.add_members();
-    *self->mutable_advertisement() = CurrentAdvertisement();
-    self->set_state(v1::MEMBER_STATE_ALIVE);
-    response.set_self(self->advertisement().name());
+    if (!serving_.load(std::memory_order_acquire)) {
+      // Still starting: only this node is known.
+      v1::MemberStatus* self = response.add_members();
+      *self->mutable_advertisement() = CurrentAdvertisement();
+      self->set_state(v1::MEMBER_STATE_ALIVE);
+      return response;
+    }
+    response.set_self(name_);
+    for (v1::MemberStatus& member : membership_->Snapshot()) {
+      if (member.advertisement().name() == name_) {
+        // This node's own line is current, not as last gossiped.
+        *member.mutable_advertisement() = CurrentAdvertisement();
+      }
+      *response.add_members() = std::move(member);
+    }
     return response;
   });
 
@@ -243,6 +284,7 @@ absl::Status Node::StartServing() {
   builder.SetMaxSendMessageSize(max_bytes);
   builder.RegisterService(jobs_service_.get());
   builder.RegisterService(work_service_.get());
+  builder.RegisterService(membership_service_.get());
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
@@ -298,8 +340,42 @@ absl::Status Node::StartServing() {
     advertisement_.set_machine_cores(static_cast<uint32_t>(MachineCores()));
     advertisement_.set_version(Version());
     advertisement_.set_start_time_unix_ms(start_time_unix_ms_);
+    for (const auto& [key, value] : options_.labels) {
+      (*advertisement_.mutable_labels())[key] = value;
+    }
+  }
+  MembershipOptions membership_options = options_.membership;
+  membership_options.name = name_;
+  membership_options.advertise_address = grpc_address_;
+  membership_options.seeds = options_.join;
+  if (absl::Status valid = ValidateMembershipOptions(membership_options);
+      !valid.ok()) {
+    return valid;
+  }
+  GrpcTransportOptions transport_options;
+  transport_options.max_receive_message_bytes = max_bytes;
+  membership_ = std::make_unique<Membership>(
+      membership_options, NewGrpcTransport(transport_options),
+      NewThreadScheduler("gossip"), *registry_);
+  membership_->SetAdvertisement(CurrentAdvertisement());
+  membership_service_->set_membership(membership_.get());
+  if (absl::Status started = membership_->Start(); !started.ok()) {
+    return started;
+  }
+  advertiser_ = std::make_unique<Advertiser>(
+      [this] { return CurrentAdvertisement(); },
+      [this](v1::Advertisement ad) {
+        membership_->SetAdvertisement(std::move(ad));
+      });
+  if (!options_.prometheus_sd_file.empty()) {
+    absl::StatusOr<std::unique_ptr<PrometheusSdWriter>> sd =
+        PrometheusSdWriter::Start(options_.prometheus_sd_file,
+                                  [this] { return membership_->Snapshot(); });
+    if (!sd.ok()) return sd.status();
+    prometheus_sd_ = std::move(*sd);
   }
   dispatcher_->Start(name_, grpc_address_);
+  serving_.store(true, std::memory_order_release);
   LogInfo("node %s serving gRPC on %s, metrics on %s", name_, grpc_address_,
           metrics_address_.empty() ? "(off)" : metrics_address_);
   return absl::OkStatus();
@@ -326,11 +402,24 @@ void Node::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   // The origin side first: its streams close and nothing new is placed.
   if (dispatcher_ != nullptr) dispatcher_->Stop();
+  advertiser_.reset();
+  prometheus_sd_.reset();
+  if (worker_ != nullptr) worker_->StopGranting();
+  if (membership_ != nullptr) {
+    // Peers mark us `left` at once and place our tasks elsewhere; their
+    // streams to us break when the server stops below.
+    const absl::Status left =
+        membership_->Leave(std::min(grace, absl::Milliseconds(300)));
+    if (!left.ok()) LogInfo("leaving the grid: %s", left.ToString());
+  }
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(grace));
     server_->Wait();
   }
+  if (membership_service_ != nullptr)
+    membership_service_->set_membership(nullptr);
+  if (membership_ != nullptr) membership_->Stop();
 }
 
 }  // namespace peergrid

@@ -10,15 +10,19 @@
 #ifndef PEERGRID_NODE_NODE_H_
 #define PEERGRID_NODE_NODE_H_
 
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "node/membership/membership.h"
 #include "proto/advertisement.pb.h"
 #include "worker/worker.h"
 
@@ -33,7 +37,10 @@ class Server;
 
 namespace peergrid {
 
+class Advertiser;
+class PrometheusSdWriter;
 class JobsService;
+class MembershipService;
 class ProcessMetrics;
 
 namespace scheduler {
@@ -69,6 +76,16 @@ struct NodeOptions {
   // The worker's own settings. Its cores, data_dir and node_name are taken
   // from the fields above.
   worker::WorkerOptions worker;
+  // Nodes to join through (HOST:PORT); empty starts a grid of one.
+  std::vector<std::string> join;
+  // Labels gossiped with the advertisement (--label=k=v).
+  std::map<std::string, std::string> labels;
+  // Gossip tunables. Its name, advertise_address and seeds are taken from
+  // the fields above.
+  MembershipOptions membership;
+  // Where to keep a Prometheus file_sd list of every live member's metrics
+  // address; empty: none.
+  std::string prometheus_sd_file;
 };
 
 // Checks options a user typed, before anything binds: every error names
@@ -89,8 +106,10 @@ class Node {
   // stops the metrics endpoint (which can take up to 2 s: civetweb polls).
   ~Node();
 
-  // Stops accepting calls, gives calls in flight up to `grace` to finish and
-  // cancels the rest. Metrics keep being served until destruction. After it
+  // Leaves the grid gracefully: stops placing and taking work, tells its
+  // peers it leaves (they mark it `left` at once and run its tasks
+  // elsewhere), gives calls in flight up to `grace` to finish and cancels
+  // the rest. Metrics keep being served until destruction. After it
   // returns, the node holds no work: the process may exit. Idempotent.
   void Shutdown(absl::Duration grace);
 
@@ -113,7 +132,8 @@ class Node {
   const int64_t start_time_unix_ms_;
   std::string data_dir_;
   bool remove_data_dir_ = false;  // A temporary one of our own.
-  // Set once in StartServing(), before the start line; read-only after.
+  // Set once in StartServing(), before `serving_`; read-only after.
+  std::atomic<bool> serving_{false};
   std::string name_;
   std::string grpc_address_;
   std::string metrics_address_;
@@ -131,7 +151,12 @@ class Node {
   std::unique_ptr<worker::BlobProvider> blob_provider_;
   std::unique_ptr<worker::WorkService> work_service_;
   std::unique_ptr<scheduler::Dispatcher> dispatcher_;
+  std::unique_ptr<MembershipService> membership_service_;
   std::unique_ptr<JobsService> jobs_service_;
+  // Built once the port is bound: gossip needs the address.
+  std::unique_ptr<Membership> membership_;
+  std::unique_ptr<Advertiser> advertiser_;
+  std::unique_ptr<PrometheusSdWriter> prometheus_sd_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   bool shut_down_ = false;

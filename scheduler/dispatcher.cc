@@ -22,6 +22,7 @@ class Dispatcher::Channel : public WorkChannelEvents,
       absl::MutexLock lock(&dispatcher_.mu_);
       credits += slots;
       last_busy = absl::Now();
+      dispatcher_.backoff_.erase(worker_.name);  // It works again.
     }
     dispatcher_.Fill(shared_from_this());
   }
@@ -156,6 +157,8 @@ void Dispatcher::Plan() {
         ChooseWorkers(members, demand, options_.placement, random_);
     for (const std::string& name : chosen) {
       if (channels_.contains(name)) continue;
+      auto backoff = backoff_.find(name);
+      if (backoff != backoff_.end() && now < backoff->second.retry_at) continue;
       const WorkerView& member = *alive[name];
       auto channel = std::make_shared<Channel>(
           *this, next_channel_id_++,
@@ -246,10 +249,18 @@ void Dispatcher::OnClosed(Channel& channel, const absl::Status& status) {
       closed_.push_back(self);
       wake_ = true;
     }
+    if (!status.ok() && !stopping_) {
+      Backoff& backoff = backoff_[channel.worker().name];
+      backoff.delay =
+          backoff.delay == absl::ZeroDuration()
+              ? options_.reopen_backoff
+              : std::min(backoff.delay * 2, options_.reopen_backoff_max);
+      backoff.retry_at = absl::Now() + backoff.delay;
+    }
   }
   if (!status.ok()) {
-    LogInfo("work channel to %s closed: %s", channel.worker().name,
-            status.ToString());
+    LogDebug("work channel to %s closed: %s", channel.worker().name,
+             status.ToString());
   }
   jobs_.ChannelLost(
       channel.id(), channel.worker().name,

@@ -33,6 +33,11 @@ struct DispatcherOptions {
   // A channel with nothing in flight and nothing pending for this long is
   // closed, so that idle origins reserve nothing on workers.
   absl::Duration idle_close = absl::Seconds(5);
+  // After a channel to a worker breaks, wait this long before opening
+  // another, doubling up to `reopen_backoff_max` while it keeps breaking
+  // (gossip may still list a worker that just died).
+  absl::Duration reopen_backoff = absl::Milliseconds(200);
+  absl::Duration reopen_backoff_max = absl::Seconds(5);
   PlacementOptions placement;
 };
 
@@ -84,6 +89,12 @@ class Dispatcher {
   absl::flat_hash_map<std::string, std::shared_ptr<Channel>> channels_
       ABSL_GUARDED_BY(mu_);  // By worker name.
   std::vector<std::shared_ptr<Channel>> closed_ ABSL_GUARDED_BY(mu_);
+  // Workers whose channel broke: when a new one may open, and the backoff.
+  struct Backoff {
+    absl::Time retry_at;
+    absl::Duration delay;
+  };
+  absl::flat_hash_map<std::string, Backoff> backoff_ ABSL_GUARDED_BY(mu_);
   ChannelId next_channel_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;

@@ -39,6 +39,31 @@ ABSL_FLAG(std::string, log_level, "info",
           "or error.");
 ABSL_FLAG(int64_t, grpc_max_message_bytes, 64 << 20,
           "Largest gRPC message the node accepts or sends, in bytes.");
+ABSL_FLAG(std::vector<std::string>, join, {},
+          "Nodes to join the grid through, HOST:PORT,... (any one member "
+          "will do); retried until one answers. Empty starts a new grid.");
+ABSL_FLAG(std::vector<std::string>, label, {},
+          "KEY=VALUE labels gossiped with this node's advertisement "
+          "(repeatable).");
+ABSL_FLAG(int64_t, gossip_probe_interval_ms, 200,
+          "Gossip: a member is probed every this many ms (scaled up while "
+          "this node is unhealthy).");
+ABSL_FLAG(int64_t, gossip_probe_timeout_ms, 100,
+          "Gossip: how long a direct probe waits for its ack.");
+ABSL_FLAG(int, gossip_indirect_checks, 3,
+          "Gossip: members asked to probe a member that missed its ack.");
+ABSL_FLAG(int, gossip_suspicion_multiplier, 4,
+          "Gossip: a suspect is declared dead after this x log10(members) x "
+          "the probe interval, sooner as others confirm.");
+ABSL_FLAG(int, gossip_retransmit_multiplier, 6,
+          "Gossip: each update is passed on this x log10(members + 1) "
+          "times.");
+ABSL_FLAG(int64_t, gossip_push_pull_interval_ms, 15000,
+          "Gossip: full-state exchange with a random member this often.");
+ABSL_FLAG(std::string, prometheus_sd_file, "",
+          "Keep a Prometheus file_sd target list of every live member's "
+          "metrics address at this path (rewritten atomically as members "
+          "come and go).");
 ABSL_FLAG(std::string, data_dir, "",
           "Directory for task working directories and the blob cache; empty "
           "means a temporary directory removed when the node stops.");
@@ -148,6 +173,28 @@ int RunNode(const Command& command, std::vector<std::string> args) {
   options.insecure = absl::GetFlag(FLAGS_insecure);
   options.grpc_max_message_bytes = absl::GetFlag(FLAGS_grpc_max_message_bytes);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.join = absl::GetFlag(FLAGS_join);
+  options.prometheus_sd_file = absl::GetFlag(FLAGS_prometheus_sd_file);
+  for (const std::string& label : absl::GetFlag(FLAGS_label)) {
+    const size_t equals = label.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      PrintError(command, absl::StrCat("--label=", label, ": use KEY=VALUE"));
+      return kExitUsage;
+    }
+    options.labels[label.substr(0, equals)] = label.substr(equals + 1);
+  }
+  MembershipOptions& gossip = options.membership;
+  gossip.probe_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_gossip_probe_interval_ms));
+  gossip.probe_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_gossip_probe_timeout_ms));
+  gossip.indirect_checks = absl::GetFlag(FLAGS_gossip_indirect_checks);
+  gossip.suspicion_multiplier =
+      absl::GetFlag(FLAGS_gossip_suspicion_multiplier);
+  gossip.retransmit_multiplier =
+      absl::GetFlag(FLAGS_gossip_retransmit_multiplier);
+  gossip.push_pull_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_gossip_push_pull_interval_ms));
   if (absl::Status worker = WorkerOptionsFromFlags(options.worker);
       !worker.ok()) {
     PrintError(command, std::string(worker.message()));

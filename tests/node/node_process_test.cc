@@ -110,7 +110,7 @@ TEST_P(StopSignalTest, NodeExitsZeroWithinTwoSeconds) {
   const absl::Duration took = absl::Now() - start;
   ASSERT_TRUE(exit.ok()) << exit.status();
   EXPECT_TRUE(exit->exited()) << "killed by signal " << exit->signal;
-  EXPECT_EQ(exit->exit_code, 0) << node->process().stderr_text();
+  EXPECT_EQ(exit->exit_code, 0) << node->Log();
   EXPECT_LT(took, absl::Seconds(2));
 }
 

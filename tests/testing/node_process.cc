@@ -1,5 +1,10 @@
 #include "tests/testing/node_process.h"
 
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -43,16 +48,43 @@ absl::StatusOr<std::unique_ptr<NodeProcess>> NodeProcess::Start(
   }
   std::vector<std::string> argv = {PeergridBinary(), "node"};
   argv.insert(argv.end(), flags.begin(), flags.end());
-  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(argv);
-  if (!process.ok()) return process.status();
+  char log_path[] = "/tmp/peergrid-node-log-XXXXXX";
+  const int log_fd = mkstemp(log_path);
+  if (log_fd < 0) return absl::InternalError("cannot create a log file");
+  close(log_fd);
+  absl::StatusOr<std::unique_ptr<Subprocess>> process =
+      Subprocess::Start(argv, {}, log_path);
+  if (!process.ok()) {
+    unlink(log_path);
+    return process.status();
+  }
   absl::StatusOr<std::string> line = (*process)->ReadStdoutLine(timeout);
-  if (!line.ok()) return line.status();
+  if (!line.ok()) {
+    std::ifstream log(log_path);
+    std::string text((std::istreambuf_iterator<char>(log)),
+                     std::istreambuf_iterator<char>());
+    unlink(log_path);
+    return absl::Status(line.status().code(),
+                        absl::StrCat(line.status().message(), "; log: ", text));
+  }
   absl::StatusOr<StartLine> start_line = ParseStartLine(*line);
   if (!start_line.ok()) return start_line.status();
   std::unique_ptr<NodeProcess> node(new NodeProcess());
   node->process_ = std::move(*process);
   node->start_line_ = *start_line;
+  node->log_path_ = log_path;
   return node;
+}
+
+NodeProcess::~NodeProcess() {
+  process_.reset();  // Kills the node if it still runs.
+  if (!log_path_.empty()) unlink(log_path_.c_str());
+}
+
+std::string NodeProcess::Log() const {
+  std::ifstream log(log_path_);
+  return std::string((std::istreambuf_iterator<char>(log)),
+                     std::istreambuf_iterator<char>());
 }
 
 absl::StatusOr<ExitStatus> NodeProcess::Stop(int signal,

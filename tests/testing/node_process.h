@@ -25,6 +25,7 @@ absl::StatusOr<StartLine> ParseStartLine(const std::string& line);
 
 class NodeProcess {
  public:
+  ~NodeProcess();
   // Starts `peergrid node` with `flags` (e.g. "--name=a"), adding
   // --listen=HOST:0 and --metrics=HOST:0 unless given, and waits up to
   // `timeout` for its start line.
@@ -38,6 +39,9 @@ class NodeProcess {
     return start_line_.metrics_address;
   }
   Subprocess& process() { return *process_; }
+  // What the node logged to stderr so far (kept in a file, so that a node
+  // that logs much never blocks on a full pipe).
+  std::string Log() const;
 
   // Sends `signal` and waits up to `timeout` for the process to end.
   absl::StatusOr<ExitStatus> Stop(int signal, absl::Duration timeout);
@@ -45,6 +49,7 @@ class NodeProcess {
  private:
   std::unique_ptr<Subprocess> process_;
   StartLine start_line_;
+  std::string log_path_;
 };
 
 }  // namespace peergrid::testing

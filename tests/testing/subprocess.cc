@@ -19,7 +19,7 @@ namespace peergrid::testing {
 
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
     const std::vector<std::string>& argv,
-    const std::vector<std::string>& extra_env) {
+    const std::vector<std::string>& extra_env, const std::string& stderr_path) {
   int out_pipe[2];
   int err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -29,7 +29,12 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  if (stderr_path.empty()) {
+    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+  }
   // The child starts with no blocked signals, whatever the test runner has.
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);

@@ -25,10 +25,13 @@ struct ExitStatus {
 class Subprocess {
  public:
   // Starts argv[0] (a path) with `argv`, stdin from /dev/null, stdout and
-  // stderr into pipes this object reads.
+  // stderr into pipes this object reads. With `stderr_path`, stderr goes to
+  // that file instead: a long-lived child that logs much would otherwise
+  // block once the pipe is full and nobody reads it.
   static absl::StatusOr<std::unique_ptr<Subprocess>> Start(
       const std::vector<std::string>& argv,
-      const std::vector<std::string>& extra_env = {});
+      const std::vector<std::string>& extra_env = {},
+      const std::string& stderr_path = "");
 
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
