@@ -115,9 +115,10 @@ class Membership {
   absl::Status Start();
 
   // Announces that this node leaves: peers mark it `left` at once. Calls
-  // `done` (on a transport or scheduler thread) when at least one peer
-  // acknowledged, with OK, or after `timeout` / with no peer to tell, with
-  // DEADLINE_EXCEEDED / OK. The node keeps answering until Stop().
+  // `done` once, on a transport thread (or inline): OK when a peer
+  // acknowledged or there is no peer to tell, DEADLINE_EXCEEDED when none
+  // answered within `timeout`, FailedPrecondition when not running. The
+  // node stops probing but keeps answering and gossiping until Stop().
   void LeaveAsync(absl::Duration timeout,
                   std::function<void(absl::Status)> done);
   // Blocking form of LeaveAsync.
@@ -131,9 +132,8 @@ class Membership {
   // Replaces this node's advertisement. `name` and `grpc_address` are
   // forced to the options' and `sequence` is assigned here; an empty
   // `version` or zero `start_time_unix_ms` is filled in (this build, the
-  // time this object was made). Changes are
-  // published at most once per advertisement_min_interval (the last one
-  // wins) and spread by gossip.
+  // time this object was made). Changes are published at most once per
+  // advertisement_min_interval (the last one wins) and spread by gossip.
   void SetAdvertisement(v1::Advertisement advertisement);
 
   // Every known member, this node first (last_heard_ms_ago 0), then by name.
