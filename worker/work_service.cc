@@ -56,6 +56,10 @@ class OpenReactor
               grpc::CreateChannel(in_.open().origin_address(), creds),
               options_.blob_fetch_timeout);
         }
+        {
+          absl::MutexLock lock(&mu_);
+          batching_ = in_.open().accept_batches();
+        }
         session_ = worker_.OpenSession(in_.open(), *this, std::move(blobs));
         break;
       }
@@ -134,6 +138,7 @@ class OpenReactor
       absl::MutexLock lock(&mu_);
       if (is_result) --outstanding_;
       if (finished_) return;
+      if (batching_ && out_.size() >= 2 && Merge(out_.back(), m)) return;
       out_.push_back(std::move(m));
       if (!writing_) {
         writing_ = true;
@@ -141,6 +146,28 @@ class OpenReactor
       }
     }
     if (first != nullptr) StartWrite(first);
+  }
+
+  // Folds `m` into `tail`, a message queued behind the one being written
+  // (made a WorkBatch if it is not one). False if the batch is full.
+  static bool Merge(v1::WorkFromWorker& tail, v1::WorkFromWorker& m) {
+    constexpr int kMaxBatch = 1024;
+    if (!tail.has_batch()) {
+      v1::WorkBatch batch;
+      if (tail.has_result())
+        *batch.add_results() = std::move(*tail.mutable_result());
+      if (tail.has_credits()) *batch.mutable_credits() = tail.credits();
+      *tail.mutable_batch() = std::move(batch);
+    }
+    v1::WorkBatch& b = *tail.mutable_batch();
+    if (b.results_size() >= kMaxBatch) return false;
+    if (m.has_result()) {
+      *b.add_results() = std::move(*m.mutable_result());
+    } else if (m.has_credits()) {
+      b.mutable_credits()->set_slots(b.credits().slots() + m.credits().slots());
+      b.mutable_credits()->set_donated(m.credits().donated());
+    }
+    return true;
   }
 
   // The call broke: stop the session's tasks now, not when gRPC is done.
@@ -200,6 +227,7 @@ class OpenReactor
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool batching_ ABSL_GUARDED_BY(mu_) = false;
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -437,7 +437,7 @@ class Worker::Impl {
     if (!granting_) return out;
     int held = 0;
     for (const auto& [id, s] : sessions_) held += s->granted + s->in_use;
-    int free = donated_ - held;
+    int free = donated_ * (1 + std::max(0, options_.prefetch_per_core)) - held;
     std::vector<SessionCore*> touched;
     while (free > 0) {
       SessionCore* best = nullptr;

@@ -96,6 +96,12 @@ struct WorkerOptions {
   int64_t default_timeout_ms = 3600000;
   // --blob-cache-bytes=1GiB.
   uint64_t blob_cache_bytes = 1ull << 30;
+  // --worker-prefetch-per-core=0: credits granted beyond the donated cores,
+  // per core, so that tiny tasks queue here instead of waiting a network
+  // round trip for each credit. Running tasks still never exceed the
+  // donated cores (the executor enforces it); prefetched tasks wait in its
+  // FIFO queue. 0 keeps credits == cores (strict late binding).
+  int prefetch_per_core = 0;
   // --plugin=PATH.so (repeatable): kernel plugins loaded at start.
   std::vector<std::string> plugins;
 };

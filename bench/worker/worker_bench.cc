@@ -6,6 +6,7 @@
 //    machine's reference in the same run.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -17,10 +18,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "worker/executor.h"
 #include "worker/process.h"
+#include "worker/work_service.h"
 #include "worker/worker.h"
 
 namespace peergrid::worker {
@@ -161,6 +164,73 @@ BENCHMARK(BM_WorkerExecTrue)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+// noop kernel tasks from one remote origin over gRPC on loopback. Args:
+// prefetch per core, batches. With credits == cores the credit round trip
+// bounds it; prefetch and batching lift that.
+void BM_GrpcNoopKernel(benchmark::State& state) {
+  const std::string dir = BenchDir();
+  WorkerOptions o;
+  o.cores = 2;
+  o.data_dir = dir;
+  o.prefetch_per_core = static_cast<int>(state.range(0));
+  auto worker = *Worker::Create(o, nullptr);
+  WorkService service(*worker);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  auto stub = v1::Work::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  constexpr int kTasks = 20000;
+  for (auto _ : state) {
+    grpc::ClientContext ctx;
+    auto stream = stub->Open(&ctx);
+    v1::WorkFromOrigin m;
+    m.mutable_open()->set_slots_wanted(
+        static_cast<uint32_t>(o.cores * (1 + o.prefetch_per_core)));
+    m.mutable_open()->set_accept_batches(state.range(1) != 0);
+    stream->Write(m);
+    int sent = 0, received = 0;
+    v1::WorkFromWorker in;
+    while (received < kTasks && stream->Read(&in)) {
+      int credits = 0;
+      if (in.has_credits()) credits += static_cast<int>(in.credits().slots());
+      if (in.has_result()) ++received;
+      if (in.has_batch()) {
+        received += in.batch().results_size();
+        credits += static_cast<int>(in.batch().credits().slots());
+      }
+      if (credits > 0 && sent < kTasks) {
+        v1::WorkFromOrigin b;
+        auto* bundle = b.mutable_bundle();
+        bundle->set_job_id("bench");
+        for (int i = 0; i < credits && sent < kTasks; ++i, ++sent) {
+          auto* t = bundle->add_tasks();
+          t->set_index(static_cast<uint64_t>(sent));
+          t->mutable_kernel()->set_name("noop");
+        }
+        stream->Write(b);
+      }
+    }
+    stream->WritesDone();
+    while (stream->Read(&in)) {  // Trailing credits; then the status.
+    }
+    stream->Finish();
+  }
+  state.SetItemsProcessed(state.iterations() * kTasks);
+  server->Shutdown();
+  worker.reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_GrpcNoopKernel)
+    ->Args({0, 0})
+    ->Args({0, 1})
+    ->Args({64, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 // Spawn latency of our Spawn() (clone+vfork to exec), p50 and p99.
 void BM_SpawnLatency(benchmark::State& state) {
   std::vector<double> us;
@@ -207,10 +277,10 @@ void BM_BarePosixSpawnTrue(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   // Both threads' children, over both threads' spawns: roughly per spawn.
-  state.counters["child_cpu_us_per_task"] =
-      benchmark::Counter((CpuUs(RUSAGE_CHILDREN) - children0) /
-                             static_cast<double>(state.iterations() * state.threads()),
-                         benchmark::Counter::kAvgThreads);
+  state.counters["child_cpu_us_per_task"] = benchmark::Counter(
+      (CpuUs(RUSAGE_CHILDREN) - children0) /
+          static_cast<double>(state.iterations() * state.threads()),
+      benchmark::Counter::kAvgThreads);
 }
 BENCHMARK(BM_BarePosixSpawnTrue)->Threads(2)->UseRealTime();
 

@@ -46,10 +46,12 @@ class MapBlobProvider : public BlobProvider {
 class TestOrigin {
  public:
   TestOrigin(const std::shared_ptr<grpc::Channel>& channel,
-             const std::string& blob_address, uint32_t wanted)
+             const std::string& blob_address, uint32_t wanted,
+             bool batches = false)
       : stub_(v1::Work::NewStub(channel)), stream_(stub_->Open(&ctx_)) {
     v1::WorkFromOrigin m;
     m.mutable_open()->set_origin("test-origin");
+    m.mutable_open()->set_accept_batches(batches);
     m.mutable_open()->set_origin_address(blob_address);
     m.mutable_open()->set_slots_wanted(wanted);
     stream_->Write(m);
@@ -59,6 +61,10 @@ class TestOrigin {
         absl::MutexLock lock(&mu_);
         if (in.has_credits()) {
           credits_ += static_cast<int>(in.credits().slots());
+        } else if (in.has_batch()) {
+          ++batches_;
+          for (const auto& r : in.batch().results()) results_.push_back(r);
+          credits_ += static_cast<int>(in.batch().credits().slots());
         } else {
           results_.push_back(in.result());
         }
@@ -112,6 +118,10 @@ class TestOrigin {
     return results_;
   }
   void Cancel() { ctx_.TryCancel(); }
+  int batches() {
+    absl::MutexLock lock(&mu_);
+    return batches_;
+  }
   grpc::Status HalfCloseAndFinish() {
     stream_->WritesDone();
     reader_.join();
@@ -131,13 +141,16 @@ class TestOrigin {
   int credits_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::WorkResult> results_ ABSL_GUARDED_BY(mu_);
   bool read_done_ ABSL_GUARDED_BY(mu_) = false;
+  int batches_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class WorkServiceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start(0); }
+  void Start(int prefetch_per_core) {
     WorkerOptions o;
     o.cores = 2;
+    o.prefetch_per_core = prefetch_per_core;
     o.data_dir = dir_.path() + "/data";
     o.node_name = "worker-under-test";
     worker_ = *Worker::Create(o, nullptr);
@@ -156,7 +169,8 @@ class WorkServiceTest : public ::testing::Test {
     channel_ =
         grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
   }
-  void TearDown() override {
+  void TearDown() override { Stop(); }
+  void Stop() {
     server_->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::seconds(2));
     server_.reset();
@@ -372,6 +386,38 @@ TEST_F(WorkServiceTest, InputBlobsFetchedFromTheOriginVerifiedAndCached) {
                                                            : "no such blob"));
   }
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/data/blobs/" + wrong));
+}
+
+// Prefetch credits and batched results: many tiny tasks in flight, still
+// never more running than cores, every result delivered once.
+TEST_F(WorkServiceTest, PrefetchAndBatchesKeepRunningWithinCores) {
+  Stop();
+  Start(/*prefetch_per_core=*/8);
+  worker_->ResetPeak();
+  TestOrigin origin(channel_, address_, /*wanted=*/18, /*batches=*/true);
+  constexpr int kTasks = 3000;
+  int sent = 0;
+  while (sent < kTasks) {
+    const int n = std::min(origin.TakeCredits(kTasks), kTasks - sent);
+    ASSERT_GT(n, 0);
+    EXPECT_LE(n, 18);
+    std::vector<v1::Task> tasks;
+    for (int i = 0; i < n; ++i, ++sent) {
+      tasks.push_back(Kernel(static_cast<uint64_t>(sent), "noop", ""));
+    }
+    origin.SendTasks("job", tasks);
+  }
+  auto results = origin.WaitResults(kTasks);
+  ASSERT_EQ(results.size(), static_cast<size_t>(kTasks));
+  std::set<uint64_t> seen;
+  for (const auto& wr : results) {
+    EXPECT_EQ(wr.result().outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+    seen.insert(wr.result().index());
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kTasks));
+  EXPECT_LE(worker_->stats().peak_running, 2);
+  EXPECT_GT(origin.batches(), 0);
+  EXPECT_TRUE(origin.HalfCloseAndFinish().ok());
 }
 
 }  // namespace
