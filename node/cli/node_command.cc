@@ -39,26 +39,35 @@ ABSL_FLAG(std::string, log_level, "info",
           "or error.");
 ABSL_FLAG(int64_t, grpc_max_message_bytes, 64 << 20,
           "Largest gRPC message the node accepts or sends, in bytes.");
+// The gossip flags default to the membership's own defaults, which
+// docs/membership.md justifies.
+static const peergrid::MembershipOptions kGossipDefaults;
+
 ABSL_FLAG(std::vector<std::string>, join, {},
           "Nodes to join the grid through, HOST:PORT,... (any one member "
           "will do); retried until one answers. Empty starts a new grid.");
 ABSL_FLAG(std::vector<std::string>, label, {},
           "KEY=VALUE labels gossiped with this node's advertisement "
           "(repeatable).");
-ABSL_FLAG(int64_t, gossip_probe_interval_ms, 200,
+ABSL_FLAG(int64_t, gossip_probe_interval_ms,
+          absl::ToInt64Milliseconds(kGossipDefaults.probe_interval),
           "Gossip: a member is probed every this many ms (scaled up while "
           "this node is unhealthy).");
-ABSL_FLAG(int64_t, gossip_probe_timeout_ms, 100,
+ABSL_FLAG(int64_t, gossip_probe_timeout_ms,
+          absl::ToInt64Milliseconds(kGossipDefaults.probe_timeout),
           "Gossip: how long a direct probe waits for its ack.");
-ABSL_FLAG(int, gossip_indirect_checks, 3,
+ABSL_FLAG(int, gossip_indirect_checks, kGossipDefaults.indirect_checks,
           "Gossip: members asked to probe a member that missed its ack.");
-ABSL_FLAG(int, gossip_suspicion_multiplier, 4,
+ABSL_FLAG(int, gossip_suspicion_multiplier,
+          kGossipDefaults.suspicion_multiplier,
           "Gossip: a suspect is declared dead after this x log10(members) x "
           "the probe interval, sooner as others confirm.");
-ABSL_FLAG(int, gossip_retransmit_multiplier, 6,
+ABSL_FLAG(int, gossip_retransmit_multiplier,
+          kGossipDefaults.retransmit_multiplier,
           "Gossip: each update is passed on this x log10(members + 1) "
           "times.");
-ABSL_FLAG(int64_t, gossip_push_pull_interval_ms, 15000,
+ABSL_FLAG(int64_t, gossip_push_pull_interval_ms,
+          absl::ToInt64Milliseconds(kGossipDefaults.push_pull_interval),
           "Gossip: full-state exchange with a random member this often.");
 ABSL_FLAG(std::string, prometheus_sd_file, "",
           "Keep a Prometheus file_sd target list of every live member's "

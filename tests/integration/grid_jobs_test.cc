@@ -129,10 +129,10 @@ class GridJobsTest : public ::testing::Test {
 };
 
 TEST_F(GridJobsTest, AJobOnAnyNodeRunsOverTheWholeGridExactlyOnce) {
-  const std::string id = Submit(1, SleepJob(300, 10));
+  const std::string id = Submit(1, SleepJob(1000, 3));
   v1::JobStatus final_status;
   const std::vector<v1::TaskResult> results = Collect(1, id, &final_status);
-  ASSERT_EQ(results.size(), 300u);
+  ASSERT_EQ(results.size(), 1000u);
   std::set<uint64_t> indexes;
   std::map<std::string, int> per_node;
   for (const v1::TaskResult& result : results) {
@@ -140,7 +140,7 @@ TEST_F(GridJobsTest, AJobOnAnyNodeRunsOverTheWholeGridExactlyOnce) {
     indexes.insert(result.index());
     ++per_node[result.node()];
   }
-  EXPECT_EQ(indexes.size(), 300u) << "every task exactly once";
+  EXPECT_EQ(indexes.size(), 1000u) << "every task exactly once";
   EXPECT_EQ(final_status.state(), v1::JOB_STATE_DONE);
   EXPECT_THAT(per_node, ::testing::SizeIs(3)) << "work ran on every node";
 }
