@@ -228,8 +228,12 @@ absl::Status Node::StartServing() {
       [this] {
         std::vector<scheduler::WorkerView> alive;
         for (const v1::MemberStatus& member : membership_->Snapshot()) {
-          if (member.state() != v1::MEMBER_STATE_ALIVE) continue;
+          if (member.state() != v1::MEMBER_STATE_ALIVE &&
+              member.state() != v1::MEMBER_STATE_SUSPECT) {
+            continue;
+          }
           scheduler::WorkerView& view = alive.emplace_back();
+          view.alive = member.state() == v1::MEMBER_STATE_ALIVE;
           view.name = member.advertisement().name();
           view.address = member.advertisement().grpc_address();
           view.cores_donated = member.advertisement().cores_donated();

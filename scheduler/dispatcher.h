@@ -43,7 +43,9 @@ struct DispatcherOptions {
 
 class Dispatcher {
  public:
-  // The alive members able to run tasks (the origin itself included).
+  // The members that may run tasks (the origin itself included): alive ones,
+  // and suspects with `alive` false. A worker missing from the list is gone:
+  // its channel closes and its tasks run elsewhere.
   using MembersFn = std::function<std::vector<WorkerView>()>;
 
   // `jobs` must outlive the dispatcher.

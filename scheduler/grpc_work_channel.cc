@@ -31,6 +31,8 @@ class WorkStream
     self_ = std::move(self);
     v1::WorkFromOrigin first;
     *first.mutable_open() = open;
+    // Results and credits that queue up during a write come coalesced.
+    first.mutable_open()->set_accept_batches(true);
     stub.async()->Open(&context_, this);
     AddHold();
     Enqueue(std::move(first));
@@ -73,6 +75,15 @@ class WorkStream
       events_->OnCredits(incoming_.credits().slots());
     } else if (incoming_.has_result()) {
       events_->OnResult(std::move(*incoming_.mutable_result()));
+    } else if (incoming_.has_batch()) {
+      // Results first: their credits come after them, as the worker sends.
+      v1::WorkBatch& batch = *incoming_.mutable_batch();
+      for (v1::WorkResult& result : *batch.mutable_results()) {
+        events_->OnResult(std::move(result));
+      }
+      if (batch.credits().slots() > 0) {
+        events_->OnCredits(batch.credits().slots());
+      }
     }
     StartRead(&incoming_);
   }

@@ -13,7 +13,8 @@ std::vector<std::string> ChooseWorkers(const std::vector<WorkerView>& members,
   std::vector<const WorkerView*> eligible;
   double total_free = 0;
   for (const WorkerView& member : members) {
-    if (member.cores_donated >= std::max<double>(demand.max_task_cpus, 1)) {
+    if (member.alive &&
+        member.cores_donated >= std::max<double>(demand.max_task_cpus, 1)) {
       eligible.push_back(&member);
       total_free += std::max(member.cores_free, 0.0);
     }

@@ -21,6 +21,9 @@ struct WorkerView {
   std::string address;
   double cores_donated = 0;
   double cores_free = 0;
+  // False for a suspect: its open streams are kept (it may well be alive
+  // and busy), but no new work is placed on it.
+  bool alive = true;
 };
 
 struct PlacementDemand {
@@ -40,8 +43,8 @@ struct PlacementOptions {
 };
 
 // The names of the workers to stream to, best first. Workers that donate
-// fewer cores than the largest pending task are never chosen. Returns none
-// when nothing is pending. `members` are the alive members only.
+// fewer cores than the largest pending task are never chosen, nor members
+// that are not alive. Returns none when nothing is pending.
 std::vector<std::string> ChooseWorkers(const std::vector<WorkerView>& members,
                                        const PlacementDemand& demand,
                                        const PlacementOptions& options,

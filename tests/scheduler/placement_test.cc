@@ -61,6 +61,14 @@ TEST(ChooseWorkersTest, Table) {
   }
 }
 
+TEST(ChooseWorkersTest, NeverChoosesASuspect) {
+  std::vector<WorkerView> members = Grid({{2, 2}, {2, 2}, {2, 2}});
+  members[1].alive = false;
+  absl::BitGen random;
+  EXPECT_THAT(ChooseWorkers(members, {100, 1}, PlacementOptions(), random),
+              UnorderedElementsAre("w0", "w2"));
+}
+
 TEST(ChooseWorkersTest, SamplesEnoughFreeCoresButNotEveryone) {
   // 20 workers with 4 free cores each; 6 pending slots want 12 free cores.
   std::vector<std::pair<double, double>> cores(20, {4, 4});
