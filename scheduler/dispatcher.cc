@@ -142,9 +142,10 @@ void Dispatcher::Plan() {
     for (const WorkerView& member : members) alive[member.name] = &member;
     const absl::Time now = absl::Now();
 
-    // Workers gossip no longer lists as alive: their tasks go elsewhere.
+    // Workers gossip no longer lists: their tasks go elsewhere. Channels
+    // with nothing to do for a while: closed, so that they reserve nothing.
     for (auto& [name, channel] : channels_) {
-      const bool idle = channel->credits == 0 && pending == 0 &&
+      const bool idle = pending == 0 && jobs_.InFlight(channel->id()) == 0 &&
                         now - channel->last_busy > options_.idle_close;
       if (!alive.contains(name) || idle) to_close.push_back(channel);
     }
@@ -171,7 +172,11 @@ void Dispatcher::Plan() {
     for (auto& [name, channel] : channels_) {
       auto it = alive.find(name);
       const double cores = it == alive.end() ? 1 : it->second->cores_donated;
+      // What runs there now plus what could go, as the protocol defines it.
+      const double in_flight =
+          static_cast<double>(jobs_.InFlight(channel->id()));
       const uint32_t wanted = static_cast<uint32_t>(
+          in_flight +
           std::min<double>(static_cast<double>(pending) + channel->credits,
                            std::max(cores * 2, 1.0)));
       if (wanted != channel->demand) {

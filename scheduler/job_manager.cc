@@ -249,6 +249,12 @@ uint32_t JobManager::MaxPendingCpus() const {
   return most;
 }
 
+size_t JobManager::InFlight(ChannelId channel) const {
+  absl::MutexLock lock(&mu_);
+  auto it = in_flight_.find(channel);
+  return it == in_flight_.end() ? 0 : it->second.size();
+}
+
 TakenWork JobManager::Take(uint32_t slots, ChannelId channel) {
   TakenWork taken;
   const absl::Time now = absl::Now();

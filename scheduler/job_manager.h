@@ -113,6 +113,8 @@ class JobManager {
   // pending tasks asks for.
   size_t PendingTasks() const;
   uint32_t MaxPendingCpus() const;
+  // Tasks in flight on `channel`.
+  size_t InFlight(ChannelId channel) const;
   // Takes pending tasks worth at most `slots` cpus, fairly across jobs (one
   // task per job in turn), and records them in flight on `channel`.
   TakenWork Take(uint32_t slots, ChannelId channel);

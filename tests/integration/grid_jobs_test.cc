@@ -178,6 +178,24 @@ TEST_F(GridJobsTest, AKilledWorkersTasksRunAgainElsewhere) {
   EXPECT_LT(absl::Now() - killed, absl::Seconds(30));
 }
 
+TEST_F(GridJobsTest, ALongTaskOnAnotherNodeKeepsItsStream) {
+  // Longer than gRPC's keepalive pings take to be refused (two strikes at
+  // 2 s): the stream must stay up and the task run once.
+  v1::Job job = SleepJob(3, 8000);
+  job.mutable_tasks(0)->set_cpus(1);
+  const std::string id = Submit(0, job);
+  v1::JobStatus final_status;
+  const std::vector<v1::TaskResult> results = Collect(0, id, &final_status);
+  ASSERT_EQ(results.size(), 3u);
+  std::set<std::string> nodes;
+  for (const v1::TaskResult& result : results) {
+    EXPECT_EQ(result.outcome(), v1::TASK_OUTCOME_SUCCEEDED) << result.reason();
+    EXPECT_EQ(result.attempts(), 1u) << result.node();
+    nodes.insert(result.node());
+  }
+  EXPECT_EQ(nodes.size(), 3u) << "one task on each node";
+}
+
 // Start and end of each task, in ns, from its own stdout.
 struct Interval {
   int64_t start = 0;

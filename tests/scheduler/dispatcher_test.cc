@@ -154,13 +154,15 @@ class FakeWorker {
 
 class DispatcherTest : public ::testing::Test {
  protected:
-  void StartGrid(std::vector<uint32_t> slots) {
+  void StartGrid(std::vector<uint32_t> slots,
+                 absl::Duration idle_close = absl::Seconds(5)) {
     for (size_t i = 0; i < slots.size(); ++i) {
       workers_.push_back(
           std::make_unique<FakeWorker>("w" + std::to_string(i), slots[i]));
     }
     DispatcherOptions options;
     options.tick = absl::Milliseconds(5);
+    options.idle_close = idle_close;
     dispatcher_ = std::make_unique<Dispatcher>(
         options, jobs_,
         [this] {
@@ -262,6 +264,22 @@ TEST_F(DispatcherTest, TasksOfAKilledWorkerRunElsewhere) {
     rerun += event.result().attempts() == 2 ? 1 : 0;
   }
   EXPECT_EQ(rerun, 2) << "the two tasks the dead worker held";
+}
+
+TEST_F(DispatcherTest, ABusyChannelIsNotClosedAsIdle) {
+  StartGrid({1}, /*idle_close=*/absl::Milliseconds(20));
+  const std::string id = *jobs_.Submit(NoopJob(1));
+  ASSERT_TRUE(Eventually(
+      [&]() -> ::testing::AssertionResult {
+        if (workers_[0]->peak() == 1) return ::testing::AssertionSuccess();
+        return ::testing::AssertionFailure() << "not sent yet";
+      },
+      absl::Seconds(5)));
+  // The task runs for many idle periods before it finishes.
+  absl::SleepFor(absl::Milliseconds(200));
+  ASSERT_EQ(dispatcher_->channel_count(), 1u);
+  ASSERT_TRUE(RunToEnd(id));
+  EXPECT_EQ(jobs_.Read(id, 0, 1)->events[0].result().attempts(), 1u);
 }
 
 TEST_F(DispatcherTest, CancelReachesTheJob) {
