@@ -5,21 +5,10 @@
 #include "absl/time/clock.h"
 
 namespace peergrid {
-namespace {
-
-bool PlacementFieldsDiffer(const v1::Advertisement& a,
-                           const v1::Advertisement& b) {
-  return a.cores_donated() != b.cores_donated() ||
-         a.cores_free() != b.cores_free() ||
-         a.tasks_running() != b.tasks_running() ||
-         a.tasks_queued() != b.tasks_queued();
-}
-
-}  // namespace
-
-Advertiser::Advertiser(BuildFn build, PublishFn publish,
+Advertiser::Advertiser(FiguresFn figures, BuildFn build, PublishFn publish,
                        absl::Duration interval, absl::Duration refresh)
-    : build_(std::move(build)),
+    : figures_(std::move(figures)),
+      build_(std::move(build)),
       publish_(std::move(publish)),
       interval_(interval),
       refresh_(refresh) {
@@ -35,8 +24,8 @@ Advertiser::~Advertiser() {
 }
 
 void Advertiser::Run() {
-  v1::Advertisement last = build_();
-  publish_(last);
+  Figures last = figures_();
+  publish_(build_());
   absl::Time last_published = absl::Now();
   while (true) {
     {
@@ -44,13 +33,12 @@ void Advertiser::Run() {
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval_);
       if (stopping_) return;
     }
-    v1::Advertisement current = build_();
+    const Figures current = figures_();
     const absl::Time now = absl::Now();
-    if (PlacementFieldsDiffer(current, last) ||
-        now - last_published >= refresh_) {
+    if (!(current == last) || now - last_published >= refresh_) {
       last = current;
       last_published = now;
-      publish_(std::move(current));
+      publish_(build_());
     }
   }
 }

@@ -1,9 +1,10 @@
 // Keeps this node's gossip advertisement current.
 //
-// Every `interval` it builds the advertisement afresh and publishes it when
-// what placement depends on changed (cores donated or free, tasks running
-// or queued), and in any case every `refresh` (load and free memory drift
-// all the time; gossiping each wobble would flood the grid). The membership
+// Every `interval` it reads the figures placement depends on (cheap: cores
+// donated and free, tasks running and queued) and, when they changed or
+// every `refresh` in any case, builds the whole advertisement (which reads
+// /proc for load and free memory) and publishes it. Load and memory drift
+// all the time; gossiping each wobble would flood the grid. The membership
 // rate-limits publication further.
 //
 // Threading: owns one thread, which calls `build` and `publish`; both must
@@ -11,6 +12,7 @@
 #ifndef PEERGRID_NODE_ADVERTISER_H_
 #define PEERGRID_NODE_ADVERTISER_H_
 
+#include <cstdint>
 #include <functional>
 #include <thread>
 
@@ -23,11 +25,26 @@ namespace peergrid {
 
 class Advertiser {
  public:
+  // Cores donated and free, tasks running and queued, in any encoding that
+  // compares equal when they are.
+  struct Figures {
+    double cores_donated = 0;
+    double cores_free = 0;
+    uint32_t tasks_running = 0;
+    uint32_t tasks_queued = 0;
+    bool operator==(const Figures& other) const {
+      return cores_donated == other.cores_donated &&
+             cores_free == other.cores_free &&
+             tasks_running == other.tasks_running &&
+             tasks_queued == other.tasks_queued;
+    }
+  };
+  using FiguresFn = std::function<Figures()>;
   using BuildFn = std::function<v1::Advertisement()>;
   using PublishFn = std::function<void(v1::Advertisement)>;
 
   // Publishes once at once, then runs until destroyed.
-  Advertiser(BuildFn build, PublishFn publish,
+  Advertiser(FiguresFn figures, BuildFn build, PublishFn publish,
              absl::Duration interval = absl::Milliseconds(50),
              absl::Duration refresh = absl::Seconds(5));
   ~Advertiser();
@@ -37,6 +54,7 @@ class Advertiser {
  private:
   void Run();
 
+  const FiguresFn figures_;
   const BuildFn build_;
   const PublishFn publish_;
   const absl::Duration interval_;

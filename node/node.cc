@@ -377,6 +377,15 @@ absl::Status Node::StartServing() {
     return started;
   }
   advertiser_ = std::make_unique<Advertiser>(
+      [this] {
+        const worker::Worker::Stats stats = worker_->stats();
+        Advertiser::Figures figures;
+        figures.cores_donated = worker_->cores_donated();
+        figures.cores_free = worker_->cores_free();
+        figures.tasks_running = static_cast<uint32_t>(stats.running);
+        figures.tasks_queued = static_cast<uint32_t>(stats.queued);
+        return figures;
+      },
       [this] { return CurrentAdvertisement(); },
       [this](v1::Advertisement ad) {
         membership_->SetAdvertisement(std::move(ad));

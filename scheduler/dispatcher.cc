@@ -114,7 +114,11 @@ void Dispatcher::Run() {
       const auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return wake_ || stopping_;
       };
-      mu_.AwaitWithTimeout(absl::Condition(&woken), options_.tick);
+      // With no channel open, nothing changes until work arrives (which
+      // wakes us): an idle origin wakes once a second, not every tick.
+      mu_.AwaitWithTimeout(absl::Condition(&woken), channels_.empty()
+                                                        ? absl::Seconds(1)
+                                                        : options_.tick);
       if (stopping_) return;
       wake_ = false;
       // Channels that reported closed are dropped here, not in their own
