@@ -27,6 +27,24 @@ std::unique_ptr<v1::Jobs::Stub> JobsStub(const std::string& address) {
       address, grpc::InsecureChannelCredentials(), arguments));
 }
 
+absl::StatusOr<std::string> SubmitJob(v1::Jobs::Stub& stub,
+                                      const std::string& address,
+                                      const v1::SubmitRequest& request) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
+  v1::SubmitResponse response;
+  const grpc::Status status = stub.Submit(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the job was refused: ", status.error_message()));
+  }
+  if (!status.ok()) {
+    return absl::UnavailableError(DescribeCallError(address, status));
+  }
+  return response.job_id();
+}
+
 std::string DescribeCallError(const std::string& address,
                               const grpc::Status& status) {
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "proto/jobs.grpc.pb.h"
 
 namespace peergrid::cli {
@@ -18,6 +19,13 @@ std::string NodeAddress();
 // A stub for the Jobs service at `address`. Calls fail fast with
 // UNAVAILABLE when nothing listens there.
 std::unique_ptr<v1::Jobs::Stub> JobsStub(const std::string& address);
+
+// Submits `request` to the node at `address`; returns the job id, or a
+// message for the user: the node's reason for refusing the job, or why it
+// could not be reached.
+absl::StatusOr<std::string> SubmitJob(v1::Jobs::Stub& stub,
+                                      const std::string& address,
+                                      const v1::SubmitRequest& request);
 
 // "cannot reach the node at ADDR: ..." for a failed call, with a hint when
 // nothing listens there.

@@ -79,6 +79,15 @@ void PrintError(const Command& command, const std::string& message) {
   std::cerr << "peergrid " << command.name << ": " << message << "\n";
 }
 
+bool CheckNoArguments(const Command& command,
+                      const std::vector<std::string>& positional) {
+  if (positional.empty()) return true;
+  PrintError(command,
+             absl::StrCat("unexpected argument '", positional[0],
+                          "' (see 'peergrid ", command.name, " --help')"));
+  return false;
+}
+
 bool ParseCommand(const Command& command, const std::vector<std::string>& args,
                   std::vector<std::string>* positional, int* exit_code) {
   const auto usage_error = [&](const std::string& message) {

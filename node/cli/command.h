@@ -50,6 +50,11 @@ struct Command {
 bool ParseCommand(const Command& command, const std::vector<std::string>& args,
                   std::vector<std::string>* positional, int* exit_code);
 
+// For commands that take no arguments: prints the error and returns false
+// when `positional` is not empty.
+bool CheckNoArguments(const Command& command,
+                      const std::vector<std::string>& positional);
+
 // Prints "peergrid NAME: message" to stderr.
 void PrintError(const Command& command, const std::string& message);
 

@@ -181,21 +181,14 @@ int RunSubmit(const Command& command, std::vector<std::string> args) {
   }
   const std::string address = NodeAddress();
   std::unique_ptr<v1::Jobs::Stub> stub = JobsStub(address);
-  grpc::ClientContext context;
-  context.set_deadline(Deadline(60));
-  v1::SubmitResponse response;
-  const grpc::Status status = stub->Submit(&context, request, &response);
-  if (!status.ok()) {
-    PrintError(
-        command,
-        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
-            ? absl::StrCat("the job was refused: ", status.error_message())
-            : DescribeCallError(address, status));
+  absl::StatusOr<std::string> id = SubmitJob(*stub, address, request);
+  if (!id.ok()) {
+    PrintError(command, std::string(id.status().message()));
     return kExitFailure;
   }
-  std::cout << response.job_id() << std::endl;
+  std::cout << *id << std::endl;
   if (!absl::GetFlag(FLAGS_wait)) return kExitOk;
-  return FollowJob(command, address, response.job_id());
+  return FollowJob(command, address, *id);
 }
 
 int RunWait(const Command& command, std::vector<std::string> args) {
@@ -213,11 +206,7 @@ int RunJobs(const Command& command, std::vector<std::string> args) {
   std::vector<std::string> positional;
   int exit_code = kExitOk;
   if (!ParseCommand(command, args, &positional, &exit_code)) return exit_code;
-  if (!positional.empty()) {
-    PrintError(command,
-               absl::StrCat("unexpected argument '", positional[0], "'"));
-    return kExitUsage;
-  }
+  if (!CheckNoArguments(command, positional)) return kExitUsage;
   const std::string address = NodeAddress();
   std::unique_ptr<v1::Jobs::Stub> stub = JobsStub(address);
   grpc::ClientContext context;

@@ -159,11 +159,7 @@ int RunNode(const Command& command, std::vector<std::string> args) {
   std::vector<std::string> positional;
   int exit_code = kExitOk;
   if (!ParseCommand(command, args, &positional, &exit_code)) return exit_code;
-  if (!positional.empty()) {
-    PrintError(command, absl::StrCat("unexpected argument '", positional[0],
-                                     "' (see 'peergrid node --help')"));
-    return kExitUsage;
-  }
+  if (!CheckNoArguments(command, positional)) return kExitUsage;
   absl::StatusOr<LogLevel> level =
       ParseLogLevel(absl::GetFlag(FLAGS_log_level));
   if (!level.ok()) {

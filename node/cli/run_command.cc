@@ -196,24 +196,14 @@ int RunRun(const Command& command, std::vector<std::string> args) {
 
   v1::SubmitRequest request;
   *request.mutable_job() = std::move(*job);
-  v1::SubmitResponse response;
-  {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(60));
-    const grpc::Status status = stub->Submit(&context, request, &response);
-    if (!status.ok()) {
-      PrintError(
-          command,
-          status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
-              ? absl::StrCat("the job was refused: ", status.error_message())
-              : DescribeCallError(address, status));
-      return kExitRunError;
-    }
+  absl::StatusOr<std::string> id = SubmitJob(*stub, address, request);
+  if (!id.ok()) {
+    PrintError(command, std::string(id.status().message()));
+    return kExitRunError;
   }
   {
     absl::MutexLock lock(&id_mu);
-    job_id = response.job_id();
+    job_id = *id;
   }
 
   OutputOptions output;
@@ -222,18 +212,17 @@ int RunRun(const Command& command, std::vector<std::string> args) {
   output.results_dir = absl::GetFlag(FLAGS_results);
   output.progress = isatty(STDERR_FILENO);
   output.values = std::move(values);
-  absl::StatusOr<WatchOutcome> outcome = WatchAndPrint(
-      *stub, response.job_id(), 0, output, nullptr, watch_context);
+  absl::StatusOr<WatchOutcome> outcome =
+      WatchAndPrint(*stub, *id, 0, output, nullptr, watch_context);
   if (stop.received()) {
-    PrintError(command, absl::StrCat("interrupted: job ", response.job_id(),
-                                     " cancelled"));
+    PrintError(command, absl::StrCat("interrupted: job ", *id, " cancelled"));
     return 130;
   }
   if (!outcome.ok()) {
-    PrintError(command, absl::StrCat("lost the job ", response.job_id(), ": ",
-                                     outcome.status().message(),
-                                     " (resume with 'peergrid wait ",
-                                     response.job_id(), "')"));
+    PrintError(
+        command,
+        absl::StrCat("lost the job ", *id, ": ", outcome.status().message(),
+                     " (resume with 'peergrid wait ", *id, "')"));
     return kExitRunError;
   }
   return ExitStatusFor(outcome->status);

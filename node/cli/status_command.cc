@@ -41,11 +41,7 @@ int RunStatus(const Command& command, std::vector<std::string> args) {
   std::vector<std::string> positional;
   int exit_code = kExitOk;
   if (!ParseCommand(command, args, &positional, &exit_code)) return exit_code;
-  if (!positional.empty()) {
-    PrintError(command, absl::StrCat("unexpected argument '", positional[0],
-                                     "' (see 'peergrid status --help')"));
-    return kExitUsage;
-  }
+  if (!CheckNoArguments(command, positional)) return kExitUsage;
   const std::string address = NodeAddress();
   std::unique_ptr<v1::Jobs::Stub> stub = JobsStub(address);
   grpc::ClientContext context;

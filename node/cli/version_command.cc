@@ -12,11 +12,7 @@ int RunVersion(const Command& command, std::vector<std::string> args) {
   std::vector<std::string> positional;
   int exit_code = kExitOk;
   if (!ParseCommand(command, args, &positional, &exit_code)) return exit_code;
-  if (!positional.empty()) {
-    PrintError(command,
-               absl::StrCat("unexpected argument '", positional[0], "'"));
-    return kExitUsage;
-  }
+  if (!CheckNoArguments(command, positional)) return kExitUsage;
   std::cout << "peergrid " << Version() << "\n";
   return kExitOk;
 }
