@@ -7,11 +7,16 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <regex>
+#include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "tests/operations/operations_testing.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/node_process.h"
@@ -19,6 +24,9 @@
 namespace peergrid::testing {
 namespace {
 
+using ::testing::AssertionFailure;
+using ::testing::AssertionResult;
+using ::testing::AssertionSuccess;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -32,6 +40,39 @@ std::string SystemdAnalyze() {
     if (access(path, X_OK) == 0) return path;
   }
   return "";
+}
+
+std::string Which(const std::string& program) {
+  for (const char* dir : {"/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"}) {
+    const std::string path = dir + program;
+    if (access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "";
+}
+
+// The system calls a SystemCallFilter= allow list names, its @groups
+// expanded with `systemd-analyze syscall-filter`.
+void ExpandSyscalls(const std::string& analyze, const std::string& item,
+                    std::set<std::string>& out, std::set<std::string>& seen) {
+  if (item.empty() || item[0] != '@') {
+    out.insert(item);
+    return;
+  }
+  if (!seen.insert(item).second) return;
+  absl::StatusOr<CommandResult> listed = RunCommand(
+      {analyze, "syscall-filter", "--no-pager", item}, absl::Seconds(30));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  bool in_group = false;
+  for (absl::string_view line : absl::StrSplit(listed->out, '\n')) {
+    if (!in_group) {
+      in_group = absl::StripAsciiWhitespace(line) == item;
+      continue;
+    }
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    ExpandSyscalls(analyze, std::string(line.substr(0, line.find(' '))), out,
+                   seen);
+  }
 }
 
 // The unit's settings, "Key=value" per line, comments dropped.
@@ -183,6 +224,183 @@ TEST(SystemdUnitTest, TheExampleFlagsStartANode) {
   absl::StatusOr<ExitStatus> stopped = (*node)->Stop(SIGTERM, absl::Seconds(5));
   ASSERT_TRUE(stopped.ok()) << stopped.status() << (*node)->Log();
   EXPECT_EQ(stopped->exit_code, 0) << (*node)->Log();
+}
+
+// As root, the node runs exec tasks as nobody. With only the unit's
+// capabilities and no new privileges, it still switches user, hands each
+// task its directory, cleans up what the task left (even unreadable), and
+// kills a task's process group at its timeout.
+TEST(SystemdUnitTest, TheUnitsCapabilitiesAreEnoughForExecTasks) {
+  if (geteuid() != 0) GTEST_SKIP() << "exec tasks switch user only as root";
+  const std::string setpriv = Which("setpriv");
+  if (setpriv.empty()) GTEST_SKIP() << "needs setpriv (util-linux)";
+  absl::StatusOr<std::string> unit = ReadFile(SourcePath(kUnit));
+  ASSERT_TRUE(unit.ok()) << unit.status();
+  std::string bounding = "-all";
+  for (const std::string& setting : Settings(*unit)) {
+    absl::string_view value = setting;
+    if (!absl::ConsumePrefix(&value, "CapabilityBoundingSet=")) continue;
+    for (absl::string_view cap :
+         absl::StrSplit(value, ' ', absl::SkipEmpty())) {
+      ASSERT_TRUE(absl::ConsumePrefix(&cap, "CAP_")) << cap;
+      absl::StrAppend(&bounding, ",+", absl::AsciiStrToLower(cap));
+    }
+  }
+  ASSERT_NE(bounding, "-all") << "no CapabilityBoundingSet=";
+
+  TempDir dir;
+  std::filesystem::create_directory(dir.File("data"));
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::others_exec,
+                               std::filesystem::perm_options::add);
+  std::vector<std::string> argv = {setpriv,
+                                   "--bounding-set=" + bounding,
+                                   "--no-new-privs",
+                                   PeergridBinary(),
+                                   "node",
+                                   "--name=confined",
+                                   "--listen=127.0.0.1:0",
+                                   "--metrics=127.0.0.1:0",
+                                   "--cores=1",
+                                   "--data-dir=" + dir.File("data")};
+  if (!Which("bwrap").empty()) argv.push_back("--sandbox=bwrap");
+  absl::StatusOr<std::unique_ptr<Subprocess>> node =
+      Subprocess::Start(argv, {}, dir.File("node.log"));
+  ASSERT_TRUE(node.ok()) << node.status();
+  absl::StatusOr<std::string> line = (*node)->ReadStdoutLine(absl::Seconds(10));
+  ASSERT_TRUE(line.ok()) << line.status()
+                         << ReadFile(dir.File("node.log")).value_or("");
+  absl::StatusOr<StartLine> start = ParseStartLine(*line);
+  ASSERT_TRUE(start.ok()) << start.status();
+
+  absl::StatusOr<CommandResult> run = RunCommand(
+      {PeergridBinary(), "run", "--node=" + start->grpc_address, "--", "sh",
+       "-c", "mkdir -p d/e && echo x > d/e/f && chmod 000 d && id -un",
+       ":::", "1", "2", "3"},
+      absl::Seconds(60));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status.exit_code, 0) << run->err;
+  EXPECT_EQ(run->out, "nobody\nnobody\nnobody\n") << run->err;
+  // Every task directory was emptied for the next task.
+  for (const auto& entry :
+       std::filesystem::directory_iterator(dir.File("data/work"))) {
+    EXPECT_TRUE(std::filesystem::is_empty(entry.path())) << entry.path();
+  }
+
+  const absl::Time before = absl::Now();
+  run = RunCommand(
+      {PeergridBinary(), "run", "--node=" + start->grpc_address, "--timeout=1s",
+       "--retries=0", "--", "sleep", "60", ":::", "1"},
+      absl::Seconds(30));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status.exit_code, 1) << run->err;
+  EXPECT_THAT(run->err, HasSubstr("time")) << "timed out";
+  EXPECT_LT(absl::Now() - before, absl::Seconds(20));
+
+  (*node)->Signal(SIGTERM);
+  absl::StatusOr<ExitStatus> ended = (*node)->Wait(absl::Seconds(10));
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->exit_code, 0) << ReadFile(dir.File("node.log")).value_or("");
+}
+
+// Every system call the node and its exec tasks make (under bubblewrap when
+// it is installed) is one the unit's SystemCallFilter= allows: otherwise
+// they would fail with EPERM under systemd.
+TEST(SystemdUnitTest, SystemCallFilterAllowsWhatTheNodeAndItsTasksUse) {
+  const std::string analyze = SystemdAnalyze();
+  const std::string strace = Which("strace");
+  if (analyze.empty() || strace.empty()) {
+    GTEST_SKIP() << "needs systemd-analyze and strace";
+  }
+  absl::StatusOr<std::string> unit = ReadFile(SourcePath(kUnit));
+  ASSERT_TRUE(unit.ok()) << unit.status();
+  std::set<std::string> allowed;
+  std::set<std::string> groups;
+  for (const std::string& setting : Settings(*unit)) {
+    absl::string_view value = setting;
+    if (!absl::ConsumePrefix(&value, "SystemCallFilter=")) continue;
+    ASSERT_FALSE(absl::StartsWith(value, "~")) << "expected an allow list";
+    for (absl::string_view item :
+         absl::StrSplit(value, ' ', absl::SkipEmpty())) {
+      ASSERT_NO_FATAL_FAILURE(
+          ExpandSyscalls(analyze, std::string(item), allowed, groups));
+    }
+  }
+  ASSERT_GT(allowed.size(), 100u) << "no SystemCallFilter= allow list?";
+
+  TempDir dir;
+  std::filesystem::create_directory(dir.File("data"));
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::others_exec,
+                               std::filesystem::perm_options::add);
+  const std::string trace = dir.File("trace");
+  std::vector<std::string> argv = {
+      strace,
+      "-f",
+      "-qq",
+      "-o",
+      trace,
+      PeergridBinary(),
+      "node",
+      "--name=traced",
+      "--listen=127.0.0.1:0",
+      "--metrics=127.0.0.1:0",
+      "--cores=1",
+      "--data-dir=" + dir.File("data"),
+      "--prometheus-sd-file=" + dir.File("targets.json")};
+  const bool bwrap = !Which("bwrap").empty();
+  if (bwrap) argv.push_back("--sandbox=bwrap");
+  absl::StatusOr<std::unique_ptr<Subprocess>> traced =
+      Subprocess::Start(argv, {}, dir.File("node.log"));
+  ASSERT_TRUE(traced.ok()) << traced.status();
+  absl::StatusOr<std::string> line =
+      (*traced)->ReadStdoutLine(absl::Seconds(20));
+  if (!line.ok()) {
+    GTEST_SKIP() << "the node does not start under strace here (ptrace "
+                    "refused?): "
+                 << ReadFile(dir.File("node.log")).value_or("");
+  }
+  absl::StatusOr<StartLine> start = ParseStartLine(*line);
+  ASSERT_TRUE(start.ok()) << start.status();
+  // Exec tasks (forks, pipes, a shell, /proc) and a kernel.
+  absl::StatusOr<CommandResult> run = RunCommand(
+      {PeergridBinary(), "run", "--node=" + start->grpc_address, "--", "sh",
+       "-c", "echo task {}; ls /proc > /dev/null", ":::", "1", "2"},
+      absl::Seconds(60));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status.exit_code, 0) << run->out << run->err;
+  run = RunCommand({PeergridBinary(), "run", "--node=" + start->grpc_address,
+                    "--kernel=spin", ":::", "5"},
+                   absl::Seconds(30));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status.exit_code, 0) << run->out << run->err;
+
+  // The node is the first process in the trace; stop it by that PID so
+  // that its graceful leave is traced too, and strace ends with it.
+  absl::StatusOr<std::string> text = ReadFile(trace);
+  ASSERT_TRUE(text.ok()) << text.status();
+  int node_pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(text->substr(0, text->find(' ')), &node_pid))
+      << text->substr(0, 200);
+  ASSERT_EQ(kill(node_pid, SIGTERM), 0);
+  absl::StatusOr<ExitStatus> ended = (*traced)->Wait(absl::Seconds(15));
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->exit_code, 0);
+
+  text = ReadFile(trace);
+  ASSERT_TRUE(text.ok()) << text.status();
+  static const std::regex kCall(R"(^\d+ +([a-z0-9_]+)\()");
+  std::set<std::string> used;
+  for (absl::string_view trace_line : absl::StrSplit(*text, '\n')) {
+    std::match_results<absl::string_view::const_iterator> match;
+    if (std::regex_search(trace_line.begin(), trace_line.end(), match, kCall)) {
+      used.insert(match[1].str());
+    }
+  }
+  EXPECT_GT(used.size(), 30u);
+  for (const std::string& call : used) {
+    EXPECT_TRUE(allowed.count(call) > 0)
+        << call << " is used" << (bwrap ? " (with bwrap)" : "")
+        << " but not allowed by SystemCallFilter=";
+  }
 }
 
 }  // namespace
