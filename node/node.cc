@@ -341,8 +341,13 @@ absl::Status Node::StartServing() {
     // The exposer holds collectables weakly; the node owns them.
     exposer_->RegisterCollectable(process_metrics_);
     const std::vector<int> ports = exposer_->GetListeningPorts();
+    // Peers and Prometheus dial this address: a wildcard host means "the
+    // host peers reach this node by".
+    const std::string metrics_host = IsWildcardHost(metrics.host)
+                                         ? ParseHostPort(grpc_address_)->host
+                                         : metrics.host;
     metrics_address_ =
-        HostPort{metrics.host,
+        HostPort{metrics_host,
                  static_cast<uint16_t>(ports.empty() ? 0 : ports.front())}
             .ToString();
   }

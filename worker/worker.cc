@@ -625,7 +625,12 @@ class Worker::Impl {
           if (run->exec) {
             RunExec(run, lease.Detach(), timeout);
           } else {
-            Finish(run, RunKernel(*run, timeout));
+            // The slot is given back before Finish, as for exec tasks, so
+            // that the gauges Finish sets no longer count this task.
+            Slots slots = lease.Detach();
+            v1::TaskResult result = RunKernel(*run, timeout);
+            slots.Release();
+            Finish(run, std::move(result));
           }
         },
         /*posted=*/exec);
@@ -703,11 +708,13 @@ class Worker::Impl {
     v1::WorkResult wr;
     wr.set_job_id(run->job_id);
     *wr.mutable_result() = std::move(result);
+    {
+      absl::MutexLock lock(&mu_);
+      --outstanding_;
+    }
+    UpdateGauges();
     s->CallSink([&](WorkSink& sink) { sink.OnResult(std::move(wr)); });
     Deliver(grants);
-    UpdateGauges();
-    absl::MutexLock lock(&mu_);
-    --outstanding_;
   }
 
   void UpdateGauges() {

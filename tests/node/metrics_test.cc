@@ -94,6 +94,22 @@ TEST_F(MetricsTest, CountsGrpcRequestsByMethodAndCode) {
       absl::Seconds(5)));
 }
 
+TEST_F(MetricsTest, WorkerGaugesReturnToZeroAfterAJob) {
+  absl::StatusOr<CommandResult> run = RunCommand(
+      {PeergridBinary(), "run", absl::StrCat("--node=", node_->grpc_address()),
+       "--kernel=sleep", ":::", "20", "20", "20"});
+  ASSERT_TRUE(run.ok() && run->status.exit_code == 0);
+  // The results are sent after the gauges are updated.
+  const std::string text = Scrape();
+  EXPECT_EQ(Sample(text, "peergrid_worker_cores_busy"), 0.0);
+  EXPECT_EQ(Sample(text, "peergrid_worker_tasks_running"), 0.0);
+  EXPECT_EQ(Sample(text, "peergrid_worker_tasks_queued"), 0.0);
+  EXPECT_EQ(Sample(text,
+                   "peergrid_worker_tasks_finished_total{kind=\"kernel\","
+                   "outcome=\"succeeded\"}"),
+            3.0);
+}
+
 TEST_F(MetricsTest, EveryFamilyHasHelpAndThePeergridPrefix) {
   const std::string text = Scrape();
   int families = 0;

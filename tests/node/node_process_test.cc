@@ -38,6 +38,13 @@ TEST(NodeProcessTest, StartLineGivesTheBoundAddresses) {
   EXPECT_NE(node->metrics_address(), "127.0.0.2:0");
 }
 
+TEST(NodeProcessTest, WildcardMetricsAreAdvertisedAtTheNodesHost) {
+  auto node = StartNode({"--metrics=0.0.0.0:0"}, "127.0.0.4");
+  ASSERT_NE(node, nullptr);
+  EXPECT_THAT(node->metrics_address(), StartsWith("127.0.0.4:"))
+      << "peers and Prometheus cannot dial 0.0.0.0";
+}
+
 TEST(NodeProcessTest, MetricsCanBeTurnedOff) {
   auto node = StartNode({"--metrics="});
   ASSERT_NE(node, nullptr);
