@@ -559,11 +559,12 @@ double CpuSeconds(pid_t pid) {
   return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-double RssMb(pid_t pid) {
+// A field of /proc/PID/status in kB ("VmRSS", "RssAnon"), as MB.
+double StatusMb(pid_t pid, const std::string& field) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
+    if (line.rfind(field + ":", 0) == 0) {
       double kb = 0;
       std::vector<std::string> parts =
           absl::StrSplit(line, ' ', absl::SkipEmpty());
@@ -591,7 +592,7 @@ void ReniceAllThreads(pid_t pid, int nice) {
 struct RunResult {
   double converge = -1, change = -1, change_from_trigger = -1, dead_first = -1,
          dead_all = -1;
-  double rss_mb = -1, idle_cpu_pct = -1;
+  double rss_mb = -1, anon_mb = -1, idle_cpu_pct = -1;
   int false_positives = 0;
 };
 
@@ -603,7 +604,21 @@ bool WaitAll(Cluster& c, std::set<int> pending,
   const absl::Time deadline =
       absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_timeout_seconds));
   while (!pending.empty()) {
-    if (absl::Now() > deadline) return false;
+    if (absl::Now() > deadline) {
+      // Say what the laggards see, to tell why.
+      int shown = 0;
+      for (int i : pending) {
+        if (shown++ == 3) break;
+        std::map<State, int> counts;
+        for (const auto& [name, m] : c.Poll(i)) ++counts[m.state];
+        std::cerr << "  " << c.Name(i) << " sees alive "
+                  << counts[State::kAlive] << " suspect "
+                  << counts[State::kSuspect] << " dead " << counts[State::kDead]
+                  << " left " << counts[State::kLeft] << " (" << pending.size()
+                  << " pending)\n";
+      }
+      return false;
+    }
     for (auto it = pending.begin(); it != pending.end();) {
       const View view = c.Poll(*it);
       if (!view.empty() && done(*it, view)) {
@@ -675,13 +690,15 @@ bool Run(Cluster& c, int n, RunResult& r) {
   for (int i = 0; i < n; ++i) before.push_back(CpuSeconds(c.Pid(i)));
   absl::SleepFor(absl::Seconds(idle));  // The measured window itself.
   double cpu = 0;
-  std::vector<double> rss;
+  std::vector<double> rss, anon;
   for (int i = 0; i < n; ++i) {
     cpu += CpuSeconds(c.Pid(i)) - before[static_cast<size_t>(i)];
-    rss.push_back(RssMb(c.Pid(i)));
+    rss.push_back(StatusMb(c.Pid(i), "VmRSS"));
+    anon.push_back(StatusMb(c.Pid(i), "RssAnon"));
   }
   r.idle_cpu_pct = 100.0 * cpu / n / idle;
   r.rss_mb = Median(rss);
+  r.anon_mb = Median(anon);
 
   // 4. CPU contention on process 1's core.
   const int target = 1 % n;
@@ -780,10 +797,11 @@ int Main() {
         std::cerr << absl::StrFormat(
             "%s N=%d run %d: %s converge %.3f s, change %.3f s (%.3f s from "
             "trigger), dead first "
-            "%.2f s all %.2f s, false %d, rss %.1f MB, idle cpu %.3f%%\n",
+            "%.2f s all %.2f s, false %d, rss %.1f MB (anon %.1f), idle cpu "
+            "%.3f%%\n",
             system, n, k, ok ? "ok" : "FAILED", r.converge, r.change,
             r.change_from_trigger, r.dead_first, r.dead_all, r.false_positives,
-            r.rss_mb, r.idle_cpu_pct);
+            r.rss_mb, r.anon_mb, r.idle_cpu_pct);
         if (ok) row.runs.push_back(r);
       }
       rows.push_back(std::move(row));
@@ -792,7 +810,7 @@ int Main() {
   std::cout
       << "| system | N | all see all alive | change to all: from its own node "
          "| from the trigger | dead: first "
-         "| dead: all | false deaths under CPU load | RSS per process "
+         "| dead: all | false deaths under CPU load | RSS (anonymous) "
          "| idle CPU per process | runs |\n"
          "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const Row& row : rows) {
@@ -805,12 +823,12 @@ int Main() {
     for (const RunResult& r : row.runs) false_total += r.false_positives;
     std::cout << absl::StrFormat(
         "| %s | %d | %.2f s | %.3f s | %.3f s | %.2f s | %.2f s | %d | %.1f MB "
-        "| "
-        "%.2f%% | %zu |\n",
+        "(%.1f) | %.2f%% | %zu |\n",
         row.system, row.n, med(&RunResult::converge), med(&RunResult::change),
         med(&RunResult::change_from_trigger), med(&RunResult::dead_first),
         med(&RunResult::dead_all), false_total, med(&RunResult::rss_mb),
-        med(&RunResult::idle_cpu_pct), row.runs.size());
+        med(&RunResult::anon_mb), med(&RunResult::idle_cpu_pct),
+        row.runs.size());
   }
   return 0;
 }

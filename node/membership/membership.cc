@@ -35,6 +35,20 @@ int Rank(v1::MemberState state) {
   }
 }
 
+// True when two advertisements of a member differ at most in what drifts
+// all the time (load average, free memory) and in their sequence: news that
+// placement does not wait for.
+bool OnlyDriftDiffers(const v1::Advertisement& a, const v1::Advertisement& b) {
+  v1::Advertisement x = a;
+  v1::Advertisement y = b;
+  for (v1::Advertisement* ad : {&x, &y}) {
+    ad->clear_load_average();
+    ad->clear_memory_free_bytes();
+    ad->clear_sequence();
+  }
+  return google::protobuf::util::MessageDifferencer::Equals(x, y);
+}
+
 bool IsLive(v1::MemberState state) {
   return state == v1::MEMBER_STATE_ALIVE || state == v1::MEMBER_STATE_SUSPECT;
 }
@@ -305,13 +319,16 @@ void Membership::PublishAdvertisement() {
 
 void Membership::PublishLocked() {
   uint64_t sequence = self_advertisement_.sequence() + 1;
+  // Only load and free memory moved: spread it on traffic there is anyway.
+  const bool quiet = !leaving_ && OnlyDriftDiffers(self_advertisement_,
+                                                   *pending_advertisement_);
   self_advertisement_ = std::move(*pending_advertisement_);
   self_advertisement_.set_sequence(sequence);
   pending_advertisement_.reset();
   last_publish_ = scheduler_->Now();
-  BroadcastLocked(SelfUpdateLocked());
+  BroadcastLocked(SelfUpdateLocked(), quiet);
   NotifyLocked(SelfStatusLocked());
-  SchedulePushSelfLocked();
+  if (!quiet) SchedulePushSelfLocked();
 }
 
 void Membership::SchedulePushSelfLocked() {
@@ -889,17 +906,20 @@ void Membership::ApplyUpdateLocked(const v1::MemberUpdate& update,
              update.incarnation() == member.incarnation) {
     ConfirmSuspicionLocked(name, member, update);
   }
+  bool quiet = false;
   if (update.has_advertisement() &&
       update.advertisement().sequence() > member.advertisement.sequence() &&
       !update.advertisement().grpc_address().empty()) {
+    v1::Advertisement previous = std::move(member.advertisement);
     member.advertisement = update.advertisement();
     member.advertisement.set_name(name);
+    quiet = !changed && OnlyDriftDiffers(previous, member.advertisement);
     changed = true;
   }
   if (!changed) return;
   member.last_heard = std::max(member.last_heard, now);
   if (rebroadcast)
-    BroadcastLocked(UpdateForLocked(name, member, update.from()));
+    BroadcastLocked(UpdateForLocked(name, member, update.from()), quiet);
   if (listener_) NotifyLocked(StatusForLocked(name, member));
 }
 
@@ -1069,8 +1089,8 @@ v1::MemberUpdate Membership::SelfUpdateLocked() const {
   return update;
 }
 
-void Membership::BroadcastLocked(v1::MemberUpdate update) {
-  broadcasts_.Push(std::move(update));
+void Membership::BroadcastLocked(v1::MemberUpdate update, bool quiet) {
+  (quiet ? quiet_broadcasts_ : broadcasts_).Push(std::move(update));
 }
 
 void Membership::PiggybackLocked(absl::string_view about, Updates* gossip,
@@ -1086,6 +1106,13 @@ void Membership::PiggybackLocked(absl::string_view about, Updates* gossip,
   if (!take_pending) return;
   broadcasts_.Take(RetransmitLimitLocked(), options_.max_gossip_bytes, gossip,
                    told ? about : absl::string_view());
+  if (quiet_broadcasts_.empty()) return;
+  size_t used = 0;
+  for (const v1::MemberUpdate& update : *gossip) used += update.ByteSizeLong();
+  if (used >= options_.max_gossip_bytes) return;
+  quiet_broadcasts_.Take(RetransmitLimitLocked(),
+                         options_.max_gossip_bytes - used, gossip,
+                         told ? about : absl::string_view());
 }
 
 void Membership::FullStateLocked(Updates* members) const {

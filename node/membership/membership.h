@@ -246,7 +246,8 @@ class Membership {
                                    const std::string& from) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::MemberUpdate SelfUpdateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void BroadcastLocked(v1::MemberUpdate update)
+  // `quiet`: into quiet_broadcasts_ rather than broadcasts_.
+  void BroadcastLocked(v1::MemberUpdate update, bool quiet = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fills `gossip` with pending updates, the one about `about` first when it
   // is suspect or dead in our view, so that it can refute at once.
@@ -308,6 +309,11 @@ class Membership {
   uint64_t probe_sequence_ ABSL_GUARDED_BY(mu_) = 0;
 
   BroadcastQueue broadcasts_ ABSL_GUARDED_BY(mu_);
+  // Advertisement news that changes only what drifts all the time (load
+  // average, free memory): it rides on messages sent anyway (probes, acks,
+  // gossip about other news) but is never the reason to send one, so that a
+  // node refreshing those figures every few seconds keeps an idle grid quiet.
+  BroadcastQueue quiet_broadcasts_ ABSL_GUARDED_BY(mu_);
   int health_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rng_state_ ABSL_GUARDED_BY(mu_) = 0;
 
