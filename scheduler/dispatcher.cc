@@ -34,16 +34,17 @@ class Dispatcher::Channel : public WorkChannelEvents,
     dispatcher_.jobs_.AcceptResult(id_, worker_.name, std::move(result));
   }
   void OnClosed(const absl::Status& status) override {
-    dispatcher_.OnClosed(*this, status);
+    dispatcher_.OnClosed(shared_from_this(), status);
   }
 
   ChannelId id() const { return id_; }
   const WorkerEndpoint& worker() const { return worker_; }
 
-  // Set once, under the dispatcher's mutex, when the factory returns; read
-  // freely once `ready` was seen true under that mutex.
-  std::unique_ptr<WorkChannel> channel;
-  bool ready ABSL_GUARDED_BY(dispatcher_.mu_) = false;
+  // The stream, once its factory has returned; dropped after it reported
+  // closed, which breaks the cycle through the stream's hold on these
+  // events. Users copy it under the mutex (Dispatcher::Ready).
+  std::shared_ptr<WorkChannel> channel ABSL_GUARDED_BY(dispatcher_.mu_);
+  bool reported_closed ABSL_GUARDED_BY(dispatcher_.mu_) = false;
   uint32_t credits ABSL_GUARDED_BY(dispatcher_.mu_) = 0;
   uint32_t demand ABSL_GUARDED_BY(dispatcher_.mu_) = 0;
   bool closed ABSL_GUARDED_BY(dispatcher_.mu_) = false;
@@ -90,16 +91,29 @@ void Dispatcher::Stop() {
     for (auto& [name, channel] : channels_) channels.push_back(channel);
   }
   for (auto& channel : channels) {
-    if (WorkChannel* ready = Ready(*channel)) ready->Close();
+    if (std::shared_ptr<WorkChannel> ready = Ready(*channel)) ready->Close();
   }
-  absl::MutexLock lock(&mu_);
-  channels_.clear();
-  closed_.clear();
+  // Every channel reports closed (remote ones from a gRPC thread, soon
+  // after Close); none may do so once the dispatcher is gone.
+  std::vector<std::shared_ptr<WorkChannel>> streams;
+  {
+    absl::MutexLock lock(&mu_);
+    const auto all_closed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return live_channels_ == 0;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&all_closed), absl::Seconds(5))) {
+      LogWarning("%d work channels did not close", live_channels_);
+    }
+    channels_.clear();
+    for (auto& channel : closed_)
+      streams.push_back(std::move(channel->channel));
+    closed_.clear();
+  }
 }
 
-WorkChannel* Dispatcher::Ready(Channel& channel) {
+std::shared_ptr<WorkChannel> Dispatcher::Ready(Channel& channel) {
   absl::MutexLock lock(&mu_);
-  return channel.ready ? channel.channel.get() : nullptr;
+  return channel.channel;
 }
 
 size_t Dispatcher::channel_count() const {
@@ -108,6 +122,7 @@ size_t Dispatcher::channel_count() const {
 }
 
 void Dispatcher::Run() {
+  std::vector<std::shared_ptr<WorkChannel>> dropped;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -122,9 +137,13 @@ void Dispatcher::Run() {
       if (stopping_) return;
       wake_ = false;
       // Channels that reported closed are dropped here, not in their own
-      // callback, which may run inside the channel object.
+      // callback, which may run inside the stream object.
+      for (auto& channel : closed_) {
+        dropped.push_back(std::move(channel->channel));
+      }
       closed_.clear();
     }
+    dropped.clear();  // Outside the lock: a stream may take time to go.
     Plan();
   }
 }
@@ -169,6 +188,7 @@ void Dispatcher::Plan() {
           *this, next_channel_id_++,
           WorkerEndpoint{member.name, member.address});
       channels_.emplace(name, channel);
+      ++live_channels_;
       opened.push_back(channel);
     }
     // Each channel may ask for what is pending, up to its worker's cores:
@@ -191,7 +211,7 @@ void Dispatcher::Plan() {
   }
   for (const auto& channel : to_close) {
     LogDebug("closing work channel to %s", channel->worker().name);
-    if (WorkChannel* ready = Ready(*channel)) ready->Close();
+    if (std::shared_ptr<WorkChannel> ready = Ready(*channel)) ready->Close();
     jobs_.ChannelLost(channel->id(), channel->worker().name,
                       absl::StrCat(channel->worker().name, " left the grid"));
   }
@@ -205,34 +225,40 @@ void Dispatcher::Plan() {
     }
     LogDebug("opening work channel to %s at %s", channel->worker().name,
              channel->worker().address);
-    std::unique_ptr<WorkChannel> opened_channel =
+    std::shared_ptr<WorkChannel> opened_channel =
         open_channel_(channel->worker(), open, channel);
     {
       absl::MutexLock lock(&mu_);
-      channel->channel = std::move(opened_channel);
-      channel->ready = true;
+      if (!channel->reported_closed) {
+        channel->channel = std::move(opened_channel);
+      } else {
+        // It closed inside the factory: keep nothing that holds it.
+        channel->closed = true;
+      }
     }
+    opened_channel.reset();
     Fill(channel);  // Credits may have come before it was ready.
   }
   for (const auto& [channel, wanted] : demands) {
-    if (WorkChannel* ready = Ready(*channel)) ready->SetDemand(wanted);
+    if (std::shared_ptr<WorkChannel> ready = Ready(*channel))
+      ready->SetDemand(wanted);
   }
 }
 
 void Dispatcher::Fill(const std::shared_ptr<Channel>& channel) {
   TakenWork taken;
+  std::shared_ptr<WorkChannel> stream;
   {
     absl::MutexLock lock(&mu_);
-    if (channel->closed || !channel->ready || channel->credits == 0 ||
-        stopping_) {
+    if (channel->closed || channel->channel == nullptr ||
+        channel->credits == 0 || stopping_) {
       return;
     }
     taken = jobs_.Take(channel->credits, channel->id());
     channel->credits -= taken.slots;
+    stream = channel->channel;
   }
-  for (v1::Bundle& bundle : taken.bundles) {
-    channel->channel->Submit(std::move(bundle));
-  }
+  for (v1::Bundle& bundle : taken.bundles) stream->Submit(std::move(bundle));
 }
 
 void Dispatcher::FillAll() {
@@ -246,18 +272,19 @@ void Dispatcher::FillAll() {
   for (const auto& channel : channels) Fill(channel);
 }
 
-void Dispatcher::OnClosed(Channel& channel, const absl::Status& status) {
-  std::shared_ptr<Channel> self;
+void Dispatcher::OnClosed(const std::shared_ptr<Channel>& closing,
+                          const absl::Status& status) {
+  Channel& channel = *closing;
   {
     absl::MutexLock lock(&mu_);
+    if (channel.reported_closed) return;
+    channel.reported_closed = true;
     channel.closed = true;
+    --live_channels_;
     auto it = channels_.find(channel.worker().name);
-    if (it != channels_.end() && it->second.get() == &channel) {
-      self = it->second;
-      channels_.erase(it);
-      closed_.push_back(self);
-      wake_ = true;
-    }
+    if (it != channels_.end() && it->second == closing) channels_.erase(it);
+    closed_.push_back(closing);
+    wake_ = true;
     if (!status.ok() && !stopping_) {
       Backoff& backoff = backoff_[channel.worker().name];
       backoff.delay =
@@ -290,7 +317,8 @@ absl::StatusOr<v1::JobStatus> Dispatcher::CancelJob(const std::string& job_id) {
   v1::CancelWork cancel;
   cancel.set_job_id(job_id);
   for (const auto& channel : targets) {
-    if (WorkChannel* ready = Ready(*channel)) ready->Cancel(cancel);
+    if (std::shared_ptr<WorkChannel> ready = Ready(*channel))
+      ready->Cancel(cancel);
   }
   return jobs_.Get(job_id);
 }

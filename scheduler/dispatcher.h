@@ -76,9 +76,11 @@ class Dispatcher {
   // Spends `channel`'s credits on pending tasks and sends them.
   void Fill(const std::shared_ptr<Channel>& channel);
   void FillAll();
-  void OnClosed(Channel& channel, const absl::Status& status);
-  // The channel's stream once its factory has returned, else null.
-  WorkChannel* Ready(Channel& channel);
+  void OnClosed(const std::shared_ptr<Channel>& channel,
+                const absl::Status& status);
+  // The channel's stream once its factory has returned and until it
+  // reported closed, else null.
+  std::shared_ptr<WorkChannel> Ready(Channel& channel);
 
   const DispatcherOptions options_;
   std::string origin_name_;  // Set by Start().
@@ -90,7 +92,10 @@ class Dispatcher {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Channel>> channels_
       ABSL_GUARDED_BY(mu_);  // By worker name.
+  // Channels that reported closed; their streams are dropped by Run().
   std::vector<std::shared_ptr<Channel>> closed_ ABSL_GUARDED_BY(mu_);
+  // Channels opened and not yet reported closed.
+  int live_channels_ ABSL_GUARDED_BY(mu_) = 0;
   // Workers whose channel broke: when a new one may open, and the backoff.
   struct Backoff {
     absl::Time retry_at;
