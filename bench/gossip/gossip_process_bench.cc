@@ -449,7 +449,12 @@ class SerfCluster : public Cluster {
       std::string command = absl::StrCat(
           "exec ", serf, " agent -node=", Name(i), " -bind=", Host(i),
           ":7946 -rpc-addr=", Host(i), ":7373 -log-level=warn");
-      if (i > 0) absl::StrAppend(&command, " -join=", Host(0), ":7946");
+      // -retry-join: a plain -join that times out on a loaded machine makes
+      // the agent exit.
+      if (i > 0) {
+        absl::StrAppend(&command, " -retry-join=", Host(0),
+                        ":7946 -retry-interval=1s");
+      }
       absl::StrAppend(&command, " >/dev/null 2>&1");
       if (i == n - 1) *last_spawn = absl::Now();
       auto agent = Subprocess::Start({"/bin/sh", "-c", command});
