@@ -284,16 +284,18 @@ absl::Status Node::StartServing() {
   // gRPC turns SO_REUSEPORT on by default, which would let a second node
   // silently share a port with the first.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // Work streams live as long as their tasks and ping every 2 s so that a
+  // Work streams live as long as their tasks and ping every 10 s so that a
   // silent peer is noticed; gRPC's default policy (one ping per 5 minutes)
   // would answer those pings with GOAWAY and break long tasks' streams.
   // The server pings its clients likewise, to notice a vanished origin.
+  // Timeouts are lenient: a machine saturated by its tasks may answer late,
+  // and gossip notices a dead node within seconds anyway.
   builder.AddChannelArgument(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   builder.SetMaxReceiveMessageSize(max_bytes);
   builder.SetMaxSendMessageSize(max_bytes);
   builder.RegisterService(jobs_service_.get());

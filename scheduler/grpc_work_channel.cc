@@ -169,9 +169,11 @@ WorkChannelFactory GrpcWorkChannelFactory(
         grpc::ChannelArguments arguments;
         arguments.SetMaxReceiveMessageSize(max_message_bytes);
         arguments.SetMaxSendMessageSize(max_message_bytes);
-        // Notice a silent peer (a cut cable) within seconds, not minutes.
-        arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
-        arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+        // Notice a silent peer (a cut cable) in seconds, not the minutes of
+        // TCP's own timeouts; leniently, since a worker saturated by its
+        // tasks may answer late (gossip is the fast failure detector).
+        arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+        arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
         slot = v1::Work::NewStub(
             grpc::CreateCustomChannel(worker.address, credentials, arguments));
       }

@@ -179,8 +179,8 @@ TEST_F(GridJobsTest, AKilledWorkersTasksRunAgainElsewhere) {
 }
 
 TEST_F(GridJobsTest, ALongTaskOnAnotherNodeKeepsItsStream) {
-  // Longer than gRPC's keepalive pings take to be refused (two strikes at
-  // 2 s): the stream must stay up and the task run once.
+  // Longer than the idle-channel timeout (5 s): the stream must stay up and
+  // the task run once.
   v1::Job job = SleepJob(3, 8000);
   job.mutable_tasks(0)->set_cpus(1);
   const std::string id = Submit(0, job);
