@@ -327,7 +327,7 @@ uint64_t ExecRunner::Run(
       return reject(
           absl::StrCat("cannot place input '", in.path(), "': ", ec.message()));
     }
-    chmod(target.c_str(), 0644);
+    chmod(target.c_str(), in.executable() ? 0755 : 0644);
     for (fs::path p = target; change_user_ && p != fs::path(dir);
          p = p.parent_path()) {
       (void)!chown(p.c_str(), uid_, gid_);

@@ -100,6 +100,8 @@ absl::StatusOr<v1::Job> BuildJob(const std::vector<std::string>& command,
     v1::InputFile& input = shipped.emplace_back();
     input.set_path(path.substr(path.rfind('/') + 1));
     input.set_blob_sha256(blob->sha256());
+    // A shipped program stays runnable: ./simulate after --ship=simulate.
+    input.set_executable(access(path.c_str(), X_OK) == 0);
   }
 
   const std::string kernel = absl::GetFlag(FLAGS_kernel);

@@ -130,6 +130,17 @@ TEST_F(RunCliTest, SavesResultsAndShipsFiles) {
   EXPECT_EQ(line, "0");
 }
 
+TEST_F(RunCliTest, AShippedProgramRuns) {
+  const std::string program = ::testing::TempDir() + "/simulate";
+  std::ofstream(program) << "#!/bin/sh\necho simulated $2\n";
+  ASSERT_EQ(chmod(program.c_str(), 0755), 0);
+  CommandResult result =
+      Peergrid({"run", "-k", "--ship=" + program, "--", "./simulate", "--seed",
+                "{}", ":::", "1", "2"});
+  EXPECT_EQ(result.status.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "simulated 1\nsimulated 2\n");
+}
+
 TEST_F(RunCliTest, JsonPrintsOneResultPerLine) {
   CommandResult result =
       Peergrid({"run", "--json", "--kernel=echo", ":::", "q"});
