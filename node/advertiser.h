@@ -1,17 +1,23 @@
 // Keeps this node's gossip advertisement current.
 //
-// Every `interval` it reads the figures placement depends on (cheap: cores
-// donated and free, tasks running and queued) and, when they changed or
-// every `refresh` in any case, builds the whole advertisement (which reads
-// /proc for load and free memory) and publishes it. Load and memory drift
-// all the time; gossiping each wobble would flood the grid. The membership
-// rate-limits publication further.
+// When poked (the worker's load changed) it reads the figures placement
+// depends on (cheap: cores donated and free, tasks running and queued) and
+// publishes the whole advertisement if they changed. While they keep
+// changing it polls them every `interval` (some changes, such as a queued
+// task starting, come without a poke) and coalesces pokes; once they are
+// still it sleeps until the next poke. Every `refresh` it publishes in any
+// case, with fresh load and free memory (read from /proc): those drift all
+// the time and gossiping each wobble would flood the grid. An idle node
+// thus wakes this thread once per `refresh`. The membership rate-limits
+// publication further.
 //
-// Threading: owns one thread, which calls `build` and `publish`; both must
-// be thread-safe and must not block for long. The destructor stops it.
+// Threading: owns one thread, which calls `figures`, `build` and `publish`;
+// all three must be thread-safe and must not block for long. Poke() is
+// thread-safe and never blocks for long. The destructor stops the thread.
 #ifndef PEERGRID_NODE_ADVERTISER_H_
 #define PEERGRID_NODE_ADVERTISER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <thread>
@@ -51,6 +57,10 @@ class Advertiser {
   Advertiser(const Advertiser&) = delete;
   Advertiser& operator=(const Advertiser&) = delete;
 
+  // The figures may have changed: read them soon. Cheap when called often
+  // (pokes coalesce until the thread reads the figures).
+  void Poke();
+
  private:
   void Run();
 
@@ -59,6 +69,9 @@ class Advertiser {
   const PublishFn publish_;
   const absl::Duration interval_;
   const absl::Duration refresh_;
+  // Set by Poke(), cleared by the thread before it reads the figures; only
+  // the poke that sets it takes mu_, to wake the thread.
+  std::atomic<bool> poked_{false};
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -377,7 +377,7 @@ absl::Status Node::StartServing() {
   transport_options.max_receive_message_bytes = max_bytes;
   membership_ = std::make_unique<Membership>(
       membership_options, NewGrpcTransport(transport_options),
-      NewThreadScheduler("gossip"), *registry_);
+      NewThreadScheduler("pg-gossip"), *registry_);
   membership_->SetAdvertisement(CurrentAdvertisement());
   membership_service_->set_membership(membership_.get());
   if (absl::Status started = membership_->Start(); !started.ok()) {
@@ -397,6 +397,9 @@ absl::Status Node::StartServing() {
       [this](v1::Advertisement ad) {
         membership_->SetAdvertisement(std::move(ad));
       });
+  worker_->SetLoadListener([advertiser = advertiser_.get()] {
+    advertiser->Poke();
+  });
   if (!options_.prometheus_sd_file.empty()) {
     absl::StatusOr<std::unique_ptr<PrometheusSdWriter>> sd =
         PrometheusSdWriter::Start(options_.prometheus_sd_file,
@@ -432,6 +435,7 @@ void Node::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   // The origin side first: its streams close and nothing new is placed.
   if (dispatcher_ != nullptr) dispatcher_->Stop();
+  if (worker_ != nullptr) worker_->SetLoadListener(nullptr);
   advertiser_.reset();
   prometheus_sd_.reset();
   if (worker_ != nullptr) worker_->StopGranting();

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "node/common/log.h"
+#include "node/common/thread_name.h"
 
 namespace peergrid {
 namespace {
@@ -59,7 +60,10 @@ absl::StatusOr<std::unique_ptr<PrometheusSdWriter>> PrometheusSdWriter::Start(
   std::unique_ptr<PrometheusSdWriter> writer(
       new PrometheusSdWriter(std::move(path), std::move(members), interval));
   if (absl::Status written = writer->Refresh(); !written.ok()) return written;
-  writer->thread_ = std::thread([w = writer.get()] { w->Run(); });
+  writer->thread_ = std::thread([w = writer.get()] {
+    SetCurrentThreadName("pg-prom-sd");
+    w->Run();
+  });
   return writer;
 }
 

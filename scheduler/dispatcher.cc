@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "node/common/log.h"
+#include "node/common/thread_name.h"
 
 namespace peergrid::scheduler {
 
@@ -74,7 +75,10 @@ void Dispatcher::Start(const std::string& origin_name,
     absl::MutexLock lock(&mu_);
     wake_ = true;
   });
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetCurrentThreadName("pg-dispatcher");
+    Run();
+  });
 }
 
 void Dispatcher::Stop() {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "node/common/log.h"
+#include "node/common/thread_name.h"
 
 namespace peergrid::worker {
 
@@ -95,7 +96,10 @@ IdleDonor::IdleDonor(const IdleOptions& options, int machine_cores,
       policy_(machine_cores, max_donate, options),
       pids_(std::move(pids)),
       apply_(std::move(apply)) {
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetCurrentThreadName("pg-donation");
+    Loop();
+  });
 }
 
 IdleDonor::~IdleDonor() {

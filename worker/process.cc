@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "node/common/thread_name.h"
 
 namespace peergrid::worker {
 namespace {
@@ -188,7 +189,10 @@ ProcessReactor::ProcessReactor() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   EpollAdd(epoll_fd_, wake_fd_, EPOLLIN, 0);
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetCurrentThreadName("pg-exec-reactor");
+    Loop();
+  });
 }
 
 ProcessReactor::~ProcessReactor() {

@@ -4,19 +4,28 @@
 #define PEERGRID_WORKER_THREAD_POOL_H_
 
 #include <deque>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "node/common/thread_name.h"
 
 namespace peergrid::worker {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  // `name` names the threads (see node/common/thread_name.h).
+  ThreadPool(int threads, absl::string_view name) {
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this, name = std::string(name)] {
+        SetCurrentThreadName(name);
+        Loop();
+      });
+    }
   }
   // Runs what is already posted, then joins.
   ~ThreadPool() {

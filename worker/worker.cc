@@ -132,7 +132,8 @@ class Worker::Impl {
     // Exec tasks start on a few threads of their own: a spawn blocks its
     // thread until the child execs, and neither the arena (whose idle TBB
     // workers spin) nor the reactor (which must keep reaping) should wait.
-    starters_ = std::make_unique<ThreadPool>(std::clamp(max_cores_, 1, 4));
+    starters_ = std::make_unique<ThreadPool>(std::clamp(max_cores_, 1, 4),
+                                             "pg-exec-start");
     ThreadPool* starters = starters_.get();
     executor_ = std::make_unique<Executor>(
         max_cores_, [starters](absl::AnyInvocable<void()> fn) {
@@ -350,20 +351,20 @@ class Worker::Impl {
     }
     metrics_->cores_donated->Set(donate);
     metrics_->tasks_suspended->Set(suspend ? reactor_->watched() : 0);
-    if (changed) {
-      std::function<void(int)> listener;
-      {
-        absl::MutexLock lock(&listener_mu_);
-        listener = listener_;
-      }
-      if (listener) listener(donate);
-    }
+    if (changed) NotifyLoadListener();
     Deliver(grants);
   }
 
-  void SetListener(std::function<void(int)> l) {
+  void SetLoadListener(std::function<void()> listener) {
     absl::MutexLock lock(&listener_mu_);
-    listener_ = std::move(l);
+    listener_ = std::move(listener);
+  }
+
+  // Called under listener_mu_, so that SetLoadListener(nullptr) returns only
+  // once no call is in progress: the listener's owner may then go away.
+  void NotifyLoadListener() {
+    absl::MutexLock lock(&listener_mu_);
+    if (listener_) listener_();
   }
 
   void StopGranting() {
@@ -727,6 +728,7 @@ class Worker::Impl {
       outstanding = outstanding_;
     }
     metrics_->tasks_queued->Set(std::max(0, outstanding - st.running));
+    NotifyLoadListener();
   }
 
   WorkerOptions options_;
@@ -756,7 +758,7 @@ class Worker::Impl {
       ABSL_GUARDED_BY(mu_);
 
   absl::Mutex listener_mu_;
-  std::function<void(int)> listener_ ABSL_GUARDED_BY(listener_mu_);
+  std::function<void()> listener_ ABSL_GUARDED_BY(listener_mu_);
 
   std::unique_ptr<IdleDonor> donor_;  // Destroyed first.
 };
@@ -846,8 +848,8 @@ int Worker::cores_free() const {
   return std::max(0, cores_donated() - cores_busy());
 }
 int Worker::max_cores() const { return impl_->max_cores(); }
-void Worker::SetDonationListener(std::function<void(int)> listener) {
-  impl_->SetListener(std::move(listener));
+void Worker::SetLoadListener(std::function<void()> listener) {
+  impl_->SetLoadListener(std::move(listener));
 }
 void Worker::CancelAll() { impl_->CancelAll(); }
 void Worker::StopGranting() { impl_->StopGranting(); }

@@ -181,8 +181,13 @@ class Worker {
   int cores_busy() const;
   int cores_free() const;
   int max_cores() const;
-  // Called (from the donation thread) whenever cores donated changes.
-  void SetDonationListener(std::function<void(int donated)> listener);
+  // Called whenever cores donated or busy, or tasks running or queued, may
+  // have changed (when tasks arrive or finish, or the donation changes; not
+  // when a queued task starts), on the thread that changed them, on hot
+  // paths: the listener must be cheap, must not block and must not call
+  // SetLoadListener. Replaces any previous listener; once
+  // SetLoadListener(nullptr) returns, no call of the old one is running.
+  void SetLoadListener(std::function<void()> listener);
 
   // Cancels every task of every session.
   void CancelAll();

@@ -2,20 +2,50 @@
 // simulation (no real processes): for N nodes, the time until all see all
 // alive after a simultaneous start, until a changed advertisement reaches
 // all, and until a crashed node is known dead by all (medians over seeds),
-// plus false death declarations. The real-process comparison with Serf
-// needs the node binary and is left to a script.
+// plus false death declarations. gossip_process_bench does the same with
+// real processes, side by side with Serf. The timing flags default to
+// MembershipOptions' defaults, so that other tunings can be compared:
 //
-//   gossip_sim_bench [runs=5]
+//   gossip_sim_bench --runs=7 --probe_interval_ms=500
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "node/common/log.h"
 #include "tests/membership/sim.h"
 
+ABSL_FLAG(int, runs, 5, "Seeded runs per size; medians are reported.");
+ABSL_FLAG(std::string, sizes, "5,16,32,64", "Numbers of nodes.");
+ABSL_FLAG(
+    int, probe_interval_ms,
+    absl::ToInt64Milliseconds(peergrid::MembershipOptions{}.probe_interval),
+    "MembershipOptions::probe_interval.");
+ABSL_FLAG(
+    int, probe_timeout_ms,
+    absl::ToInt64Milliseconds(peergrid::MembershipOptions{}.probe_timeout),
+    "MembershipOptions::probe_timeout.");
+ABSL_FLAG(int, suspicion_multiplier,
+          peergrid::MembershipOptions{}.suspicion_multiplier,
+          "MembershipOptions::suspicion_multiplier.");
+
 namespace peergrid {
 namespace {
+
+MembershipOptions OptionsFromFlags() {
+  MembershipOptions options;
+  options.probe_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_probe_interval_ms));
+  options.probe_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_probe_timeout_ms));
+  options.suspicion_multiplier = absl::GetFlag(FLAGS_suspicion_multiplier);
+  return options;
+}
 
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -28,7 +58,7 @@ void Run(int n, int runs) {
   std::vector<double> join, advertise, death;
   int false_deaths = 0;
   for (int run = 0; run < runs; ++run) {
-    SimCluster cluster(n, MembershipOptions{}, {},
+    SimCluster cluster(n, OptionsFromFlags(), {},
                        static_cast<uint64_t>(run) + 1);
     SimWorld& world = cluster.world();
     absl::Time start = world.Now();
@@ -81,11 +111,20 @@ void Run(int n, int runs) {
 }  // namespace peergrid
 
 int main(int argc, char** argv) {
-  int runs = argc > 1 ? std::atoi(argv[1]) : 5;
+  absl::ParseCommandLine(argc, argv);
   peergrid::SetLogLevel(peergrid::LogLevel::kWarning);
   std::printf(
       "| N | all see all alive | advertisement to all | death known "
       "by all | false deaths |\n|---|---|---|---|---|\n");
-  for (int n : {5, 16, 32, 64}) peergrid::Run(n, runs);
+  for (absl::string_view size :
+       absl::StrSplit(absl::GetFlag(FLAGS_sizes), ',')) {
+    int n = 0;
+    if (!absl::SimpleAtoi(size, &n) || n < 2) {
+      std::fprintf(stderr, "bad --sizes entry '%s'\n",
+                   std::string(size).c_str());
+      return 2;
+    }
+    peergrid::Run(n, absl::GetFlag(FLAGS_runs));
+  }
   return 0;
 }

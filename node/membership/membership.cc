@@ -169,6 +169,7 @@ absl::Status Membership::Start() {
     return d * (static_cast<double>(RandomLocked(1000)) / 1000.0);
   };
   scheduler_->RunAfter(phase(options_.probe_interval), [this] { ProbeTick(); });
+  gossip_armed_ = true;
   scheduler_->RunAfter(phase(options_.gossip_interval),
                        [this] { GossipTick(); });
   scheduler_->RunAfter(
@@ -643,8 +644,13 @@ void Membership::GossipTick() {
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
-    scheduler_->RunAfter(options_.gossip_interval, [this] { GossipTick(); });
     SendGossipLocked(options_.gossip_nodes, false, out);
+    // An idle grid has no news: the timer sleeps until BroadcastLocked
+    // queues some, instead of waking this thread 20 times a second.
+    gossip_armed_ = !broadcasts_.empty();
+    if (gossip_armed_) {
+      scheduler_->RunAfter(options_.gossip_interval, [this] { GossipTick(); });
+    }
   }
   out.Run();
 }
@@ -1091,6 +1097,10 @@ v1::MemberUpdate Membership::SelfUpdateLocked() const {
 
 void Membership::BroadcastLocked(v1::MemberUpdate update, bool quiet) {
   (quiet ? quiet_broadcasts_ : broadcasts_).Push(std::move(update));
+  // Quiet news never makes a message of its own (see quiet_broadcasts_).
+  if (quiet || gossip_armed_ || !started_ || stopped_) return;
+  gossip_armed_ = true;
+  scheduler_->RunAfter(options_.gossip_interval, [this] { GossipTick(); });
 }
 
 void Membership::PiggybackLocked(absl::string_view about, Updates* gossip,

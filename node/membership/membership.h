@@ -309,6 +309,8 @@ class Membership {
   uint64_t probe_sequence_ ABSL_GUARDED_BY(mu_) = 0;
 
   BroadcastQueue broadcasts_ ABSL_GUARDED_BY(mu_);
+  // A GossipTick is due; it stays armed only while broadcasts_ has news.
+  bool gossip_armed_ ABSL_GUARDED_BY(mu_) = false;
   // Advertisement news that changes only what drifts all the time (load
   // average, free memory): it rides on messages sent anyway (probes, acks,
   // gossip about other news) but is never the reason to send one, so that a

@@ -8,6 +8,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "node/common/thread_name.h"
 
 namespace peergrid {
 namespace {
@@ -15,7 +16,10 @@ namespace {
 class ThreadScheduler final : public Scheduler {
  public:
   explicit ThreadScheduler(absl::string_view name)
-      : name_(name), thread_([this] { Loop(); }) {}
+      : name_(name), thread_([this] {
+          SetCurrentThreadName(name_);
+          Loop();
+        }) {}
   ~ThreadScheduler() override { Shutdown(); }
 
   absl::Time Now() override { return absl::Now(); }
@@ -23,9 +27,12 @@ class ThreadScheduler final : public Scheduler {
   void RunAfter(absl::Duration delay, std::function<void()> fn) override {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return;
-    timers_.push_back({absl::Now() + delay, next_sequence_++, std::move(fn)});
+    const absl::Time due = absl::Now() + delay;
+    // The loop sleeps until the earliest timer: only a new earliest one
+    // needs to wake it (a wake costs more than most timers' work).
+    if (timers_.empty() || due < timers_.front().due) wakeup_ = true;
+    timers_.push_back({due, next_sequence_++, std::move(fn)});
     std::push_heap(timers_.begin(), timers_.end(), Later);
-    wakeup_ = true;
   }
 
   void Shutdown() override {

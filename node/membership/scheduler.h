@@ -32,7 +32,7 @@ class Scheduler {
 };
 
 // A scheduler with one thread of its own and the real clock (absl::Now()).
-// `name` appears in log lines only. The destructor calls Shutdown().
+// `name` names the thread. The destructor calls Shutdown().
 std::unique_ptr<Scheduler> NewThreadScheduler(absl::string_view name);
 
 }  // namespace peergrid
