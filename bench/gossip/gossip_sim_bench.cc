@@ -6,7 +6,7 @@
 // real processes, side by side with Serf. The timing flags default to
 // MembershipOptions' defaults, so that other tunings can be compared:
 //
-//   gossip_sim_bench --runs=7 --probe_interval_ms=500
+//   gossip_sim_bench --runs=7 --probe_interval_ms=200 --probe_timeout_ms=100
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>

@@ -49,8 +49,9 @@ namespace peergrid {
 struct MembershipMetrics;
 
 // Defaults are for a LAN of up to a few hundred nodes: at 64 nodes a death
-// is known by all in about 2 to 3 s and an advertisement change in about
-// 0.3 s (docs/membership.md explains each value).
+// is known by all in about 3.5 to 4 s and an advertisement change in about
+// 0.2 s, for two probes a second per node (docs/membership.md explains each
+// value).
 struct MembershipOptions {
   std::string name;                // Unique in the grid.
   std::string advertise_address;   // HOST:PORT peers dial; not a wildcard.
@@ -58,12 +59,12 @@ struct MembershipOptions {
 
   // One probe per (probe_interval x local health). A direct ping waits
   // probe_timeout; the k indirect pings get the rest of the interval.
-  absl::Duration probe_interval = absl::Milliseconds(200);
-  absl::Duration probe_timeout = absl::Milliseconds(100);
+  absl::Duration probe_interval = absl::Milliseconds(500);
+  absl::Duration probe_timeout = absl::Milliseconds(250);
   int indirect_checks = 3;
   // Suspicion lasts between mult x max(1, log10 N) x probe_interval and
   // max_mult times that, shorter as more members confirm it.
-  int suspicion_multiplier = 5;
+  int suspicion_multiplier = 3;
   int suspicion_max_multiplier = 6;
   // Each update is sent about retransmit_multiplier x log10(N + 1) times.
   int retransmit_multiplier = 6;

@@ -23,21 +23,23 @@ namespace {
 
 constexpr int kNodes = 5;
 
-// Bounds from the defaults (docs/membership.md): probe_interval 200 ms,
-// suspicion_multiplier 5, suspicion_max_multiplier 6.
+// Bounds from the defaults (docs/membership.md): probe_interval 500 ms,
+// suspicion_multiplier 3, suspicion_max_multiplier 6.
 //  - Each survivor probes the killed node once per round of its N-1 = 4
-//    other members: within 4 x 200 ms = 0.8 s, plus 200 ms for the probe
-//    and its indirect phase, the first suspicion is raised (~1 s).
-//  - A suspicion lasts min = 5 x max(1, log10 5) x 200 ms = 1 s once k = 3
-//    other members confirm it, and at most max = 6 x min = 6 s unconfirmed.
-//    Every survivor runs its own timer from when it heard the suspicion.
+//    other members: within 4 x 500 ms = 2 s, plus 500 ms for the probe
+//    and its indirect phase, the first suspicion is raised (~2.5 s).
+//  - A suspicion lasts min = 3 x max(1, log10 5) x 500 ms = 1.5 s once
+//    k = 1 other member confirms it, and at most max = 6 x min = 9 s
+//    unconfirmed. Every survivor runs its own timer from when it heard the
+//    suspicion.
 // So even with no confirmation at all, every survivor declares it dead
-// within ~1 s + 6 s = 7 s; 10 s leaves room for a loaded 2-core machine.
-// Typically it is about 2 s (confirmations shrink the timer to 1 s).
-constexpr absl::Duration kDeathBound = absl::Seconds(10);
+// within ~2.5 s + 9 s = 11.5 s; 15 s leaves room for a loaded 2-core
+// machine. Typically it is about 2.5 s (a confirmation shrinks the timer to
+// 1.5 s).
+constexpr absl::Duration kDeathBound = absl::Seconds(15);
 // The minimum suspicion timeout at N = 5: a leave must be known well before
 // any suspicion could have ended.
-constexpr absl::Duration kMinSuspicion = absl::Seconds(1);
+constexpr absl::Duration kMinSuspicion = absl::Milliseconds(1500);
 
 std::string NodeName(int i) { return absl::StrCat("m", i); }
 
