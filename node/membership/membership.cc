@@ -1099,8 +1099,11 @@ void Membership::BroadcastLocked(v1::MemberUpdate update, bool quiet) {
   (quiet ? quiet_broadcasts_ : broadcasts_).Push(std::move(update));
   // Quiet news never makes a message of its own (see quiet_broadcasts_).
   if (quiet || gossip_armed_ || !started_ || stopped_) return;
+  // News after a quiet spell goes out at once (each hop waiting for the
+  // next tick would add up over the log N hops to everyone); news that
+  // follows within gossip_interval waits for the next tick and shares it.
   gossip_armed_ = true;
-  scheduler_->RunAfter(options_.gossip_interval, [this] { GossipTick(); });
+  scheduler_->RunAfter(absl::ZeroDuration(), [this] { GossipTick(); });
 }
 
 void Membership::PiggybackLocked(absl::string_view about, Updates* gossip,
