@@ -49,8 +49,8 @@ namespace peergrid {
 struct MembershipMetrics;
 
 // Defaults are for a LAN of up to a few hundred nodes: at 64 nodes a death
-// is known by all in about 3.5 to 4 s and an advertisement change in about
-// 0.2 s, for two probes a second per node (docs/membership.md explains each
+// is known by all in about 3 to 4 s and an advertisement change in about
+// 0.3 s, for two probes a second per node (docs/membership.md explains each
 // value).
 struct MembershipOptions {
   std::string name;                // Unique in the grid.
