@@ -22,7 +22,10 @@
 //     others list it dead (Serf: failed).
 // Every process is stopped by its own PID. Medians over --runs runs.
 //
-//   build-gossip/bench/gossip/gossip_process_bench --sizes=5,16,32,64 --runs=3
+//   build/bench/gossip/gossip_process_bench --sizes=5,16,32,64 --runs=3
+//   build/bench/gossip/gossip_process_bench --systems=peergrid --sizes=16
+//       --node_flags=--gossip-probe-interval-ms=1000,--gossip-probe-timeout-ms=500
+//       (one command, for another tuning)
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
@@ -65,6 +68,10 @@ ABSL_FLAG(int, idle_seconds, 10, "Idle window for CPU and memory.");
 ABSL_FLAG(int, load_seconds, 10, "CPU contention window.");
 ABSL_FLAG(int, hogs, 3, "Busy loops pinned with the contended process.");
 ABSL_FLAG(int, timeout_seconds, 60, "Bound on each wait.");
+ABSL_FLAG(std::vector<std::string>, node_flags, {},
+          "More flags for every `peergrid node`, comma-separated, to compare "
+          "tunings: --node_flags=--gossip-probe-interval-ms=1000,"
+          "--gossip-probe-timeout-ms=500");
 ABSL_FLAG(int, contended_nice, 0,
           "Nice value given to every thread of the contended process (0: as "
           "the busy loops; 19: starved harder).");
@@ -344,6 +351,9 @@ class PeergridCluster : public Cluster {
                                         "--cores=1",
                                         "--metrics=", "--log-level=warning"};
       if (i > 0) flags.push_back("--join=" + nodes_[0]->grpc_address());
+      for (const std::string& flag : absl::GetFlag(FLAGS_node_flags)) {
+        flags.push_back(flag);
+      }
       if (i == n - 1) *last_spawn = absl::Now();
       auto node = NodeProcess::Start(flags, Host(i), absl::Seconds(20));
       if (!node.ok()) {
