@@ -70,50 +70,54 @@ std::unique_ptr<Advertiser> StartAdvertiser(FakeNode& node,
       absl::Milliseconds(20), refresh);
 }
 
+// Waits until `node` has seen `count` publications.
+::testing::AssertionResult Published(FakeNode& node, int count) {
+  return Eventually(
+      [&] { return ::testing::AssertionResult(node.published() == count); },
+      absl::Seconds(5));
+}
+
+// Waits until the last publication says `running` tasks run.
+::testing::AssertionResult PublishedRunning(FakeNode& node, uint32_t running) {
+  return Eventually(
+      [&] {
+        return ::testing::AssertionResult(node.last_running() == running);
+      },
+      absl::Seconds(5));
+}
+
 TEST(AdvertiserTest, PublishesAtStartAndAChangeWhenPoked) {
   FakeNode node;
   auto advertiser = StartAdvertiser(node, absl::Hours(1));
-  ASSERT_TRUE(Eventually(
-      [&] { return ::testing::AssertionResult(node.published() == 1); },
-      absl::Seconds(5)));
+  ASSERT_TRUE(Published(node, 1));
   node.SetRunning(3);
   advertiser->Poke();
   // The refresh is an hour away: only the poke can explain a publication.
-  EXPECT_TRUE(Eventually(
-      [&] { return ::testing::AssertionResult(node.last_running() == 3); },
-      absl::Seconds(5)));
+  EXPECT_TRUE(PublishedRunning(node, 3));
 }
 
 TEST(AdvertiserTest, KeepsLookingWhileFiguresMoveWithoutPokes) {
   FakeNode node;
   auto advertiser = StartAdvertiser(node, absl::Hours(1));
-  ASSERT_TRUE(Eventually(
-      [&] { return ::testing::AssertionResult(node.published() == 1); },
-      absl::Seconds(5)));
+  ASSERT_TRUE(Published(node, 1));
   // One poke; then the figures move without any (as when queued tasks
   // start). Only polling while they move reaches the last value: the
   // refresh is an hour away.
   node.RampTo(4);
   advertiser->Poke();
-  EXPECT_TRUE(Eventually(
-      [&] { return ::testing::AssertionResult(node.last_running() == 4); },
-      absl::Seconds(5)));
+  EXPECT_TRUE(PublishedRunning(node, 4));
 }
 
 TEST(AdvertiserTest, AnUnchangedPokeDoesNotPublish) {
   FakeNode node;
   auto advertiser = StartAdvertiser(node, absl::Hours(1));
-  ASSERT_TRUE(Eventually(
-      [&] { return ::testing::AssertionResult(node.published() == 1); },
-      absl::Seconds(5)));
+  ASSERT_TRUE(Published(node, 1));
   advertiser->Poke();
   // A change poked afterwards is published once; the unchanged poke before
   // it added nothing.
   node.SetRunning(5);
   advertiser->Poke();
-  ASSERT_TRUE(Eventually(
-      [&] { return ::testing::AssertionResult(node.last_running() == 5); },
-      absl::Seconds(5)));
+  ASSERT_TRUE(PublishedRunning(node, 5));
   EXPECT_EQ(node.published(), 2);
 }
 
