@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -68,6 +69,21 @@ class GrpcTransport final : public Transport {
         });
   }
 
+  std::vector<std::string> TakeLostConnections() override {
+    std::vector<std::string> lost;
+    absl::MutexLock lock(&mu_);
+    for (auto& [address, peer] : peers_) {
+      // Reads the channel's state; never connects.
+      grpc_connectivity_state state = peer.channel->GetState(false);
+      if (peer.last_state == GRPC_CHANNEL_READY &&
+          state != GRPC_CHANNEL_READY) {
+        lost.push_back(address);
+      }
+      peer.last_state = state;
+    }
+    return lost;
+  }
+
   void Shutdown() override {
     absl::MutexLock lock(&mu_);
     shutdown_ = true;
@@ -77,7 +93,7 @@ class GrpcTransport final : public Transport {
           return calls->empty();
         },
         &in_flight_));
-    stubs_.clear();
+    peers_.clear();
   }
 
  private:
@@ -122,31 +138,36 @@ class GrpcTransport final : public Transport {
           });
   }
 
+  struct Peer {
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<v1::Membership::Stub> stub;
+    // As of the last TakeLostConnections().
+    grpc_connectivity_state last_state = GRPC_CHANNEL_IDLE;
+  };
+
   v1::Membership::Stub* StubLocked(const std::string& address)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto it = stubs_.find(address);
-    if (it != stubs_.end()) return it->second.get();
+    auto it = peers_.find(address);
+    if (it != peers_.end()) return it->second.stub.get();
     // Dead members' addresses accumulate; dropping the cache now and then
     // only costs a reconnect.
-    if (stubs_.size() >= 4096) stubs_.clear();
+    if (peers_.size() >= 4096) peers_.clear();
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    auto channel =
+    Peer& peer = peers_[address];
+    peer.channel =
         grpc::CreateCustomChannel(address, options_.credentials, args);
-    auto stub = v1::Membership::NewStub(channel);
-    v1::Membership::Stub* result = stub.get();
-    stubs_[address] = std::move(stub);
-    return result;
+    peer.stub = v1::Membership::NewStub(peer.channel);
+    return peer.stub.get();
   }
 
   GrpcTransportOptions options_;
   absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  absl::flat_hash_map<std::string, std::unique_ptr<v1::Membership::Stub>> stubs_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Peer> peers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -23,7 +23,9 @@ struct GrpcTransportOptions {
 
 // Completions run on gRPC's callback threads. Channels reconnect with a short
 // backoff (at most 1 s), so that a restarted or healed peer is reached again
-// quickly.
+// quickly. TakeLostConnections() reads the channels' connectivity states,
+// which gRPC's pollers keep current: a peer's closed sockets show there as
+// soon as they close, at no cost to an idle node.
 std::unique_ptr<Transport> NewGrpcTransport(GrpcTransportOptions options);
 
 }  // namespace peergrid

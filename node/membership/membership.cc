@@ -114,6 +114,7 @@ struct Membership::Probe {
   std::string address;
   uint64_t incarnation = 0;
   absl::Time start;
+  bool in_turn = true;
   int pending = 0;
   int expected_nacks = 0;
   int nacks = 0;
@@ -480,41 +481,73 @@ void Membership::HandlePushPull(
 // Failure detection.
 
 void Membership::ProbeTick() {
+  // Read once a period rather than watched: a thread waiting on gRPC's
+  // connectivity events would take turns polling with gRPC's own threads
+  // and wake more often than the probes do.
+  std::vector<std::string> lost = transport_->TakeLostConnections();
   Outbox out;
   {
     absl::MutexLock lock(&mu_);
     if (stopped_ || leaving_) return;
+    ProbeLostConnectionsLocked(lost, out);
     std::string target = NextProbeTargetLocked();
     if (target.empty()) {
       scheduler_->RunAfter(ScaledLocked(options_.probe_interval),
                            [this] { ProbeTick(); });
       return;
     }
-    const Member& member = members_.at(target);
-    auto probe = std::make_shared<Probe>();
-    probe->target = target;
-    probe->address = member.advertisement.grpc_address();
-    probe->incarnation = member.incarnation;
-    probe->start = scheduler_->Now();
-    v1::Ping ping;
-    ping.set_from(options_.name);
-    ping.set_target(target);
-    ping.set_sequence(++probe_sequence_);
-    // Our own entry rides along: a member that missed our join learns of
-    // us, and one that suspects us hears first-hand that we are alive.
-    *ping.add_gossip() = SelfUpdateLocked();
-    PiggybackLocked(target, ping.mutable_gossip());
-    metrics_->probes->Increment();
-    CountMessage(kPingMessage, kSent, ping.ByteSizeLong());
-    absl::Duration timeout = ScaledLocked(options_.probe_timeout);
-    out.Add([this, probe, ping = std::move(ping), timeout]() mutable {
-      transport_->SendPing(probe->address, std::move(ping), timeout,
-                           [this, probe](absl::StatusOr<v1::Ack> ack) {
-                             OnDirectAck(probe, std::move(ack));
-                           });
-    });
+    StartProbeLocked(target, true, out);
   }
   out.Run();
+}
+
+void Membership::ProbeLostConnectionsLocked(
+    const std::vector<std::string>& addresses, Outbox& out) {
+  if (addresses.empty()) return;
+  absl::Time now = scheduler_->Now();
+  for (auto& [name, member] : members_) {
+    if (member.state != v1::MEMBER_STATE_ALIVE ||
+        std::find(addresses.begin(), addresses.end(),
+                  member.advertisement.grpc_address()) == addresses.end()) {
+      continue;
+    }
+    // A peer that keeps dropping connections costs at most one extra probe
+    // per interval.
+    if (now - member.hinted_probe_at < options_.probe_interval) continue;
+    member.hinted_probe_at = now;
+    metrics_->hinted_probes->Increment();
+    LogDebug("membership: %s lost its connection to %s; probing it now",
+             options_.name, name);
+    StartProbeLocked(name, false, out);
+  }
+}
+
+void Membership::StartProbeLocked(const std::string& target, bool in_turn,
+                                  Outbox& out) {
+  const Member& member = members_.at(target);
+  auto probe = std::make_shared<Probe>();
+  probe->target = target;
+  probe->in_turn = in_turn;
+  probe->address = member.advertisement.grpc_address();
+  probe->incarnation = member.incarnation;
+  probe->start = scheduler_->Now();
+  v1::Ping ping;
+  ping.set_from(options_.name);
+  ping.set_target(target);
+  ping.set_sequence(++probe_sequence_);
+  // Our own entry rides along: a member that missed our join learns of
+  // us, and one that suspects us hears first-hand that we are alive.
+  *ping.add_gossip() = SelfUpdateLocked();
+  PiggybackLocked(target, ping.mutable_gossip());
+  metrics_->probes->Increment();
+  CountMessage(kPingMessage, kSent, ping.ByteSizeLong());
+  absl::Duration timeout = ScaledLocked(options_.probe_timeout);
+  out.Add([this, probe, ping = std::move(ping), timeout]() mutable {
+    transport_->SendPing(probe->address, std::move(ping), timeout,
+                         [this, probe](absl::StatusOr<v1::Ack> ack) {
+                           OnDirectAck(probe, std::move(ack));
+                         });
+  });
 }
 
 void Membership::OnDirectAck(std::shared_ptr<Probe> probe,
@@ -612,6 +645,7 @@ void Membership::FinishProbeLocked(Probe& probe, bool acked) {
       ApplyUpdateLocked(suspect, false);
     }
   }
+  if (!probe.in_turn) return;
   absl::Duration wait =
       probe.start + ScaledLocked(options_.probe_interval) - scheduler_->Now();
   scheduler_->RunAfter(std::max(wait, absl::ZeroDuration()),
@@ -646,8 +680,10 @@ void Membership::GossipTick() {
     if (stopped_) return;
     SendGossipLocked(options_.gossip_nodes, false, out);
     // An idle grid has no news: the timer sleeps until BroadcastLocked
-    // queues some, instead of waking this thread 20 times a second.
-    gossip_armed_ = !broadcasts_.empty();
+    // queues some, instead of waking this thread 20 times a second. Nor
+    // does a node alone (self is the one live member): its news waits for
+    // a peer, whose arrival is news of its own and re-arms the timer.
+    gossip_armed_ = !broadcasts_.empty() && LiveCountLocked() > 1;
     if (gossip_armed_) {
       scheduler_->RunAfter(options_.gossip_interval, [this] { GossipTick(); });
     }
@@ -986,6 +1022,8 @@ void Membership::SetStateLocked(const std::string& name, Member& member,
   ++member.suspicion_generation;  // Any pending suspicion timer is void.
   member.confirmers.clear();
   if (!was_live && IsLive(state)) {
+    // A node that was alone may hold news for its first peer.
+    ArmGossipLocked();
     // Probe newcomers (and the revived) soon, at a random place in the round.
     // (Appended, then swapped with a random not-yet-probed entry.)
     probe_order_.push_back(name);
@@ -1098,7 +1136,14 @@ v1::MemberUpdate Membership::SelfUpdateLocked() const {
 void Membership::BroadcastLocked(v1::MemberUpdate update, bool quiet) {
   (quiet ? quiet_broadcasts_ : broadcasts_).Push(std::move(update));
   // Quiet news never makes a message of its own (see quiet_broadcasts_).
-  if (quiet || gossip_armed_ || !started_ || stopped_) return;
+  if (!quiet) ArmGossipLocked();
+}
+
+void Membership::ArmGossipLocked() {
+  if (gossip_armed_ || broadcasts_.empty() || LiveCountLocked() < 2 ||
+      !started_ || stopped_) {
+    return;
+  }
   // News after a quiet spell goes out at once (each hop waiting for the
   // next tick would add up over the log N hops to everyone); news that
   // follows within gossip_interval waits for the next tick and shares it.

@@ -59,12 +59,12 @@ struct MembershipOptions {
 
   // One probe per (probe_interval x local health). A direct ping waits
   // probe_timeout; the k indirect pings get the rest of the interval.
-  absl::Duration probe_interval = absl::Milliseconds(500);
-  absl::Duration probe_timeout = absl::Milliseconds(250);
+  absl::Duration probe_interval = absl::Seconds(1);
+  absl::Duration probe_timeout = absl::Milliseconds(500);
   int indirect_checks = 3;
   // Suspicion lasts between mult x max(1, log10 N) x probe_interval and
   // max_mult times that, shorter as more members confirm it.
-  int suspicion_multiplier = 3;
+  int suspicion_multiplier = 2;
   int suspicion_max_multiplier = 6;
   // Each update is sent about retransmit_multiplier x log10(N + 1) times.
   int retransmit_multiplier = 6;
@@ -171,6 +171,8 @@ class Membership {
     absl::Duration suspicion_min;
     absl::Duration suspicion_max;
     absl::flat_hash_set<std::string> confirmers;
+    // When a lost connection last made us probe it out of turn.
+    absl::Time hinted_probe_at = absl::InfinitePast();
   };
   struct Probe;
   // Calls to make once the lock is released.
@@ -200,6 +202,15 @@ class Membership {
   void OnIndirectResult(std::shared_ptr<Probe> probe,
                         absl::StatusOr<v1::IndirectPingResponse> response);
   void OnGossipAck(const v1::Ack& ack);
+  // Probes, out of turn, the live members at `addresses` (the transport's
+  // lost connections).
+  void ProbeLostConnectionsLocked(const std::vector<std::string>& addresses,
+                                  Outbox& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `in_turn`: a probe of the round-robin, whose end schedules the next
+  // one; otherwise an extra probe, prompted by a lost connection.
+  void StartProbeLocked(const std::string& target, bool in_turn, Outbox& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishProbeLocked(Probe& probe, bool acked)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartPushPull(const std::string& address, bool join, Outbox& out,
@@ -250,6 +261,9 @@ class Membership {
   // `quiet`: into quiet_broadcasts_ rather than broadcasts_.
   void BroadcastLocked(v1::MemberUpdate update, bool quiet = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Schedules a GossipTick now unless one is due, or there is no news or
+  // no live peer to send it to.
+  void ArmGossipLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fills `gossip` with pending updates, the one about `about` first when it
   // is suspect or dead in our view, so that it can refute at once.
   void PiggybackLocked(
@@ -310,7 +324,8 @@ class Membership {
   uint64_t probe_sequence_ ABSL_GUARDED_BY(mu_) = 0;
 
   BroadcastQueue broadcasts_ ABSL_GUARDED_BY(mu_);
-  // A GossipTick is due; it stays armed only while broadcasts_ has news.
+  // A GossipTick is due; it stays armed only while broadcasts_ has news
+  // and a live peer exists.
   bool gossip_armed_ ABSL_GUARDED_BY(mu_) = false;
   // Advertisement news that changes only what drifts all the time (load
   // average, free memory): it rides on messages sent anyway (probes, acks,

@@ -46,6 +46,10 @@ MembershipMetrics::MembershipMetrics(prometheus::Registry& registry) {
       NewCounter(registry, "peergrid_gossip_indirect_probes_total",
                  "Indirect pings sent after a missed direct "
                  "ack.");
+  hinted_probes =
+      NewCounter(registry, "peergrid_gossip_hinted_probes_total",
+                 "Probes sent out of turn because the connection to the "
+                 "member broke (of peergrid_gossip_probes_total).");
   const std::string suspicions = "peergrid_gossip_suspicions_total";
   const std::string suspicions_help =
       "Suspicions raised by this node's probes, and suspicions of this node "

@@ -29,6 +29,7 @@ struct MembershipMetrics {
   prometheus::Counter* probes = nullptr;
   prometheus::Counter* probe_failures = nullptr;
   prometheus::Counter* indirect_probes = nullptr;
+  prometheus::Counter* hinted_probes = nullptr;
   prometheus::Counter* suspicions_raised = nullptr;
   prometheus::Counter* suspicions_refuted = nullptr;
   prometheus::Counter* members_declared_dead = nullptr;

@@ -1,4 +1,5 @@
-// How membership talks to peers: three asynchronous unary calls.
+// How membership talks to peers: three asynchronous unary calls, and hints
+// of connections to peers that broke.
 //
 // Production uses gRPC (grpc_transport.h); tests use an in-memory network
 // that can delay, drop and partition messages (tests/membership/sim.h).
@@ -7,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -36,6 +38,13 @@ class Transport {
   virtual void PushPull(const std::string& address, v1::PushPullRequest request,
                         absl::Duration timeout,
                         Callback<v1::PushPullResponse> done) = 0;
+
+  // Addresses of the peers whose established connection broke since the
+  // last call: their process exited (the kernel closes a killed process's
+  // sockets) or they closed the connection. A hint, not proof, that a peer
+  // is gone: membership probes it at once instead of at its turn. A
+  // partitioned or frozen peer gives no hint. Thread-safe.
+  virtual std::vector<std::string> TakeLostConnections() = 0;
 
   // Cancels calls in flight and waits until their `done` has returned.
   // Later calls fail at once with UNAVAILABLE. Idempotent.

@@ -23,23 +23,22 @@ namespace {
 
 constexpr int kNodes = 5;
 
-// Bounds from the defaults (docs/membership.md): probe_interval 500 ms,
-// suspicion_multiplier 3, suspicion_max_multiplier 6.
-//  - Each survivor probes the killed node once per round of its N-1 = 4
-//    other members: within 4 x 500 ms = 2 s, plus 500 ms for the probe
-//    and its indirect phase, the first suspicion is raised (~2.5 s).
-//  - A suspicion lasts min = 3 x max(1, log10 5) x 500 ms = 1.5 s once
-//    k = 1 other member confirms it, and at most max = 6 x min = 9 s
-//    unconfirmed. Every survivor runs its own timer from when it heard the
-//    suspicion.
-// So even with no confirmation at all, every survivor declares it dead
-// within ~2.5 s + 9 s = 11.5 s; 15 s leaves room for a loaded 2-core
-// machine. Typically it is about 2.5 s (a confirmation shrinks the timer to
-// 1.5 s).
+// Bounds from the defaults (docs/membership.md): probe_interval 1 s,
+// suspicion_multiplier 2.
+//  - A killed node's sockets close: survivors connected to it probe it at
+//    their next probe tick (within 1 s), the others at its turn in their
+//    round of N-1 = 4 members (within 4 s). A call to its port is refused
+//    at once, so the probe and its indirect phase fail within milliseconds
+//    and the suspicion is raised.
+//  - A suspicion lasts mult x max(1, log10 5) x 1 s = 2 s (with mult 2 no
+//    confirmation is awaited). Every survivor runs its own timer from when
+//    it heard the suspicion.
+// So every survivor declares it dead within ~4 s + 1 s + 2 s = 7 s; 15 s
+// leaves room for a loaded 2-core machine. Typically it is under 3 s.
 constexpr absl::Duration kDeathBound = absl::Seconds(15);
 // The minimum suspicion timeout at N = 5: a leave must be known well before
 // any suspicion could have ended.
-constexpr absl::Duration kMinSuspicion = absl::Milliseconds(1500);
+constexpr absl::Duration kMinSuspicion = absl::Seconds(2);
 
 std::string NodeName(int i) { return absl::StrCat("m", i); }
 

@@ -108,24 +108,100 @@ TEST(MembershipSimTest, JoinOfFiveHundredConvergesInLogPeriods) {
   EXPECT_LE(periods, LogBound(500, 2));
 }
 
-TEST(MembershipSimTest, CrashedNodeIsDeclaredDeadByAllOthers) {
-  SimCluster cluster(64, Defaults(), {}, kSeed);
-  ASSERT_GE(Converge(cluster, absl::Seconds(20)), 0);
-  absl::Time crash = cluster.world().Now();
-  cluster.Crash(17);
-  ASSERT_TRUE(cluster.world().RunUntilTrue(
-      [&] { return cluster.AllSee(17, v1::MEMBER_STATE_DEAD); },
-      absl::Seconds(20)));
-  absl::Duration took = cluster.world().Now() - crash;
-  std::printf("64 nodes: crash known by all in %s\n",
-              absl::FormatDuration(took).c_str());
-  EXPECT_LT(took, absl::Seconds(5));  // PRODUCT.md section 8.
-  // Nobody else was taken for dead.
+double SumOverNodes(SimCluster& cluster, const std::string& metric) {
+  double total = 0;
   for (int i = 0; i < cluster.size(); ++i) {
-    if (i == 17) continue;
-    EXPECT_EQ(cluster.node(i).CountMembers(v1::MEMBER_STATE_ALIVE), 63u);
+    total += Metric(cluster.registry(i), metric, "");
+  }
+  return total;
+}
+
+// Runs `cluster` until all but `victim` see it dead; the time that took.
+absl::Duration TimeUntilAllSeeDead(SimCluster& cluster, int victim) {
+  absl::Time failed = cluster.world().Now();
+  if (!cluster.world().RunUntilTrue(
+          [&] { return cluster.AllSee(victim, v1::MEMBER_STATE_DEAD); },
+          absl::Seconds(30))) {
+    return absl::InfiniteDuration();
+  }
+  return cluster.world().Now() - failed;
+}
+
+void ExpectOnlyDead(SimCluster& cluster, int victim) {
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (i == victim) continue;
+    EXPECT_EQ(cluster.node(i).CountMembers(v1::MEMBER_STATE_ALIVE),
+              static_cast<size_t>(cluster.size() - 1));
     EXPECT_EQ(cluster.node(i).CountMembers(v1::MEMBER_STATE_DEAD), 1u);
   }
+}
+
+TEST(MembershipSimTest, KilledNodeIsDeclaredDeadByAllOthersWithin5s) {
+  SimCluster cluster(64, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(20)), 0);
+  // A grid that has run a while: members have probed, so connected to,
+  // one another.
+  cluster.world().RunFor(absl::Seconds(30));
+  cluster.Crash(17);
+  absl::Duration took = TimeUntilAllSeeDead(cluster, 17);
+  std::printf("64 nodes: kill known by all in %s\n",
+              absl::FormatDuration(took).c_str());
+  EXPECT_LT(took, absl::Seconds(5));  // PRODUCT.md section 8.
+  ExpectOnlyDead(cluster, 17);
+}
+
+TEST(MembershipSimTest, LostConnectionPromptsAProbeOutOfTurn) {
+  // Slow probing, so that the round-robin alone would take a while.
+  MembershipOptions options = Defaults();
+  options.probe_interval = absl::Seconds(5);
+  options.probe_timeout = absl::Seconds(2);
+  SimCluster cluster(8, options, {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(60)), 0);
+  // Long enough for everyone to have probed, so connected to, everyone.
+  cluster.world().RunFor(8 * options.probe_interval);
+  const std::string hinted = "peergrid_gossip_hinted_probes_total";
+  ASSERT_EQ(SumOverNodes(cluster, hinted), 0);
+  cluster.Crash(7);
+  // The first probe tick after the kill, on any node, reads the lost
+  // connection and probes the victim before its turn in the round.
+  absl::Time killed = cluster.world().Now();
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] {
+        for (int i = 0; i < 7; ++i) {
+          if (cluster.StateOf(i, 7) != v1::MEMBER_STATE_ALIVE) return true;
+        }
+        return false;
+      },
+      options.probe_interval));
+  std::printf("8 nodes probing every 5 s: kill suspected in %s\n",
+              absl::FormatDuration(cluster.world().Now() - killed).c_str());
+  EXPECT_GE(SumOverNodes(cluster, hinted), 1);
+  // No probe of a live member was prompted: only the victim's connections
+  // closed.
+  EXPECT_LE(SumOverNodes(cluster, hinted), 7);
+  EXPECT_NE(TimeUntilAllSeeDead(cluster, 7), absl::InfiniteDuration());
+  ExpectOnlyDead(cluster, 7);
+}
+
+TEST(MembershipSimTest, PoweredOffNodeIsDeclaredDeadByProbesAlone) {
+  SimCluster cluster(64, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(20)), 0);
+  cluster.world().RunFor(absl::Seconds(30));
+  cluster.PowerOff(17);
+  absl::Duration took = TimeUntilAllSeeDead(cluster, 17);
+  std::printf("64 nodes: power-off known by all in %s\n",
+              absl::FormatDuration(took).c_str());
+  EXPECT_EQ(SumOverNodes(cluster, "peergrid_gossip_hinted_probes_total"), 0);
+  // Someone probes it within a couple of periods (each period, one of the
+  // others does on average); direct and indirect probes take one more;
+  // then the suspicion timeout and the news of the death.
+  const MembershipOptions o = Defaults();
+  absl::Duration bound = 3 * o.probe_interval +
+                         o.probe_interval * o.suspicion_multiplier *
+                             std::log10(64.0) +
+                         absl::Seconds(1);
+  EXPECT_LT(took, bound);
+  ExpectOnlyDead(cluster, 17);
 }
 
 TEST(MembershipSimTest, RestartedNodeRejoinsWithItsNewAdvertisement) {

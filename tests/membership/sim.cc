@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 
 namespace peergrid {
@@ -65,7 +66,13 @@ std::unique_ptr<Scheduler> NewSimScheduler(SimWorld& world) {
 class SimTransport final : public Transport {
  public:
   SimTransport(SimNetwork& network, std::string address)
-      : network_(network), address_(std::move(address)) {}
+      : network_(network), address_(std::move(address)) {
+    network_.transports_.push_back(this);
+  }
+  ~SimTransport() override {
+    auto& all = network_.transports_;
+    all.erase(std::remove(all.begin(), all.end(), this), all.end());
+  }
 
   void SendPing(const std::string& to, v1::Ping request, absl::Duration timeout,
                 Callback<v1::Ack> done) override {
@@ -86,7 +93,15 @@ class SimTransport final : public Transport {
         to, std::move(request), timeout, std::move(done),
         &Membership::HandlePushPull);
   }
+  std::vector<std::string> TakeLostConnections() override {
+    return std::exchange(lost_, {});
+  }
   void Shutdown() override { *open_ = false; }
+
+  // The peer at `address` closed its connections (its process was killed).
+  void ConnectionClosedBy(const std::string& address) {
+    if (connected_.erase(address) > 0) lost_.push_back(address);
+  }
 
  private:
   template <typename Request, typename Response>
@@ -106,9 +121,11 @@ class SimTransport final : public Transport {
     auto pending = std::make_shared<Pending>();
     pending->done = std::move(done);
     auto open = open_;
-    auto finish = [pending, open](absl::StatusOr<Response> result) {
+    auto finish = [this, to, pending, open](absl::StatusOr<Response> result) {
       if (pending->finished || !*open) return;
       pending->finished = true;
+      // An answer means a connection, as with gRPC's cached channels.
+      if (result.ok()) connected_.insert(to);
       pending->done(std::move(result));
     };
     SimWorld& world = network_.world_;
@@ -116,6 +133,12 @@ class SimTransport final : public Transport {
       finish(absl::DeadlineExceededError("simulated deadline"));
     });
     absl::Duration delay;
+    if (network_.Refuses(address_, to, &delay)) {
+      world.Schedule(2 * delay, [finish] {
+        finish(absl::UnavailableError("simulated connection refused"));
+      });
+      return;
+    }
     if (!network_.Route(address_, to, &delay)) return;
     SimNetwork* network = &network_;
     world.Schedule(delay, [network, handler, request = std::move(request),
@@ -140,6 +163,8 @@ class SimTransport final : public Transport {
   SimNetwork& network_;
   const std::string address_;
   std::shared_ptr<bool> open_ = std::make_shared<bool>(true);
+  absl::flat_hash_set<std::string> connected_;  // Peers that answered.
+  std::vector<std::string> lost_;  // Since the last TakeLostConnections().
 };
 
 std::unique_ptr<Transport> SimNetwork::NewTransport(
@@ -154,6 +179,30 @@ void SimNetwork::Attach(const std::string& address, Membership* membership) {
 
 void SimNetwork::SetDown(const std::string& address, bool down) {
   endpoints_[address].down = down;
+}
+
+void SimNetwork::SetRefusing(const std::string& address, bool refusing) {
+  endpoints_[address].refusing = refusing;
+}
+
+bool SimNetwork::Refuses(const std::string& from, const std::string& to,
+                         absl::Duration* delay) {
+  auto source = endpoints_.find(from);
+  auto target = endpoints_.find(to);
+  if (source == endpoints_.end() || target == endpoints_.end() ||
+      !target->second.refusing || target->second.down ||
+      source->second.group != target->second.group) {
+    return false;
+  }
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  *delay = options_.latency + options_.jitter * unit(world_.rng());
+  return true;
+}
+
+void SimNetwork::CloseConnections(const std::string& address) {
+  for (SimTransport* transport : transports_) {
+    transport->ConnectionClosedBy(address);
+  }
 }
 
 void SimNetwork::SetGroup(const std::string& address, int group) {
@@ -223,6 +272,7 @@ void SimCluster::Restart(int i) {
   crashed_.push_back(std::move(node.membership));
   Build(i);
   network_.SetDown(node.address, false);
+  network_.SetRefusing(node.address, false);
   node.running = node.membership->Start().ok();
 }
 
@@ -242,6 +292,14 @@ void SimCluster::StartAll(absl::Duration stagger) {
 }
 
 void SimCluster::Crash(int i) {
+  Node& node = nodes_[static_cast<size_t>(i)];
+  network_.SetRefusing(node.address, true);
+  network_.CloseConnections(node.address);
+  node.membership->Stop();
+  node.running = false;
+}
+
+void SimCluster::PowerOff(int i) {
   Node& node = nodes_[static_cast<size_t>(i)];
   network_.SetDown(node.address, true);
   node.membership->Stop();

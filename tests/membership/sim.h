@@ -63,6 +63,8 @@ struct SimNetworkOptions {
   double loss = 0.0;  // Probability that any one message is lost.
 };
 
+class SimTransport;
+
 class SimNetwork {
  public:
   SimNetwork(SimWorld& world, SimNetworkOptions options)
@@ -75,6 +77,12 @@ class SimNetwork {
 
   // A down address receives nothing (a crashed machine).
   void SetDown(const std::string& address, bool down);
+  // A refusing address answers every call at once with UNAVAILABLE (a
+  // machine that is up, with no process on the port).
+  void SetRefusing(const std::string& address, bool refusing);
+  // Every transport with a connection to `address` hears that it broke (a
+  // killed process's sockets close).
+  void CloseConnections(const std::string& address);
   // Addresses in different groups cannot talk (group 0 by default).
   void SetGroup(const std::string& address, int group);
   void SetLoss(double loss) { options_.loss = loss; }
@@ -89,9 +97,14 @@ class SimNetwork {
   struct Endpoint {
     Membership* membership = nullptr;
     bool down = false;
+    bool refusing = false;
     int group = 0;
     absl::Duration delay;
   };
+  // Whether a call from `from` is refused by `to`, and after how long the
+  // refusal arrives (one way).
+  bool Refuses(const std::string& from, const std::string& to,
+               absl::Duration* delay);
   // Whether a message from `from` to `to` gets through, and after how long.
   bool Route(const std::string& from, const std::string& to,
              absl::Duration* delay);
@@ -99,6 +112,7 @@ class SimNetwork {
   SimWorld& world_;
   SimNetworkOptions options_;
   absl::flat_hash_map<std::string, Endpoint> endpoints_;
+  std::vector<SimTransport*> transports_;  // Each registers itself.
   uint64_t delivered_ = 0;
 };
 
@@ -126,8 +140,12 @@ class SimCluster {
 
   // Starts every node (each `stagger` after the previous one).
   void StartAll(absl::Duration stagger = absl::ZeroDuration());
-  // kill -9: the node stops and its address swallows every message.
+  // kill -9: the node stops, the peers connected to it see their
+  // connections close, and its address refuses calls.
   void Crash(int i);
+  // The machine loses power: no connection closes and its address swallows
+  // every message; peers learn only from probes that go unanswered.
+  void PowerOff(int i);
   // A crashed node starts again: same name and address, fresh state.
   void Restart(int i);
 
