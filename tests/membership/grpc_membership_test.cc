@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "node/membership/grpc_transport.h"
@@ -134,6 +135,40 @@ TEST_F(GrpcMembershipTest, FourNodesConvergeAndDetectAStoppedOne) {
       Eventually([&] { return AllSee("real-2", v1::MEMBER_STATE_DEAD); },
                  absl::Seconds(15), [&] { return Describe(); }));
   EXPECT_TRUE(AllSeeAlive(3)) << Describe();
+}
+
+TEST_F(GrpcMembershipTest, TransportReportsAConnectionThatBroke) {
+  RealNode& peer = StartNode({});
+  std::unique_ptr<Transport> transport = NewGrpcTransport({});
+  v1::Ping ping;
+  ping.set_from("a-prober");
+  ping.set_target(peer.name);
+  absl::Notification answered;
+  absl::Status status;
+  transport->SendPing(peer.address, ping, absl::Seconds(5),
+                      [&](absl::StatusOr<v1::Ack> ack) {
+                        status = ack.status();
+                        answered.Notify();
+                      });
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(status.ok()) << status;
+  // A working connection is no news.
+  EXPECT_TRUE(transport->TakeLostConnections().empty());
+
+  peer.Shutdown();  // Its server closes the connection, as a killed one's.
+  std::vector<std::string> lost;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (std::string& address : transport->TakeLostConnections()) {
+          lost.push_back(std::move(address));
+        }
+        return !lost.empty();
+      },
+      absl::Seconds(5), [] { return std::string("no connection lost"); }));
+  EXPECT_EQ(lost, std::vector<std::string>{peer.address});
+  // Reported once.
+  EXPECT_TRUE(transport->TakeLostConnections().empty());
+  transport->Shutdown();
 }
 
 TEST_F(GrpcMembershipTest, LeaveIsSeenAtOnceAndChangesSpread) {
