@@ -4,14 +4,53 @@
 #include <grpcpp/support/server_callback.h>
 
 #include <deque>
+#include <optional>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "node/common/log.h"
 #include "worker/blob_fetcher.h"
 
 namespace peergrid::worker {
+
+// The open Work streams by origin name. A context is listed from its
+// OpenWork until its reactor's OnDone, so it is valid while listed.
+class WorkService::OpenStreams {
+ public:
+  void Add(const std::string& origin, grpc::CallbackServerContext* context) {
+    absl::MutexLock lock(&mu_);
+    by_origin_[origin].insert(context);
+  }
+  void Remove(const std::string& origin,
+              grpc::CallbackServerContext* context) {
+    absl::MutexLock lock(&mu_);
+    auto it = by_origin_.find(origin);
+    if (it == by_origin_.end()) return;
+    it->second.erase(context);
+    if (it->second.empty()) by_origin_.erase(it);
+  }
+  int CancelFrom(absl::string_view origin) {
+    absl::MutexLock lock(&mu_);
+    auto it = by_origin_.find(origin);
+    if (it == by_origin_.end()) return 0;
+    // The reactor's OnCancel runs later, on a gRPC thread.
+    for (grpc::CallbackServerContext* context : it->second) {
+      context->TryCancel();
+    }
+    return static_cast<int>(it->second.size());
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string,
+                      absl::flat_hash_set<grpc::CallbackServerContext*>>
+      by_origin_ ABSL_GUARDED_BY(mu_);
+};
+
 namespace {
 
 class OpenReactor
@@ -19,8 +58,9 @@ class OpenReactor
       public WorkSink {
  public:
   OpenReactor(Worker& worker, const WorkServiceOptions& options,
+              WorkService::OpenStreams& streams,
               grpc::CallbackServerContext* ctx)
-      : worker_(worker), options_(options), ctx_(ctx) {
+      : worker_(worker), options_(options), streams_(streams), ctx_(ctx) {
     StartRead(&in_);
   }
 
@@ -61,6 +101,8 @@ class OpenReactor
           batching_ = in_.open().accept_batches();
         }
         session_ = worker_.OpenSession(in_.open(), *this, std::move(blobs));
+        origin_ = in_.open().origin();
+        streams_.Add(*origin_, ctx_);
         break;
       }
       case v1::WorkFromOrigin::kBundle:
@@ -115,6 +157,7 @@ class OpenReactor
       absl::MutexLock lock(&session_mu_);
       closed_ = true;
       session_.reset();  // Close: cancels tasks; no sink call after this.
+      if (origin_.has_value()) streams_.Remove(*origin_, ctx_);
     }
     delete this;
   }
@@ -213,8 +256,11 @@ class OpenReactor
 
   Worker& worker_;
   const WorkServiceOptions& options_;
+  WorkService::OpenStreams& streams_;
   grpc::CallbackServerContext* ctx_;
   v1::WorkFromOrigin in_;
+  // Set once OpenWork has listed this stream in streams_.
+  std::optional<std::string> origin_ ABSL_GUARDED_BY(session_mu_);
   // Held while calling into the session from reactions; never taken by
   // sink calls, which take only mu_.
   absl::Mutex session_mu_;
@@ -266,12 +312,18 @@ class BlobWriter : public grpc::ServerWriteReactor<v1::BlobChunk> {
 }  // namespace
 
 WorkService::WorkService(Worker& worker, WorkServiceOptions options)
-    : worker_(worker), options_(std::move(options)) {}
+    : worker_(worker),
+      options_(std::move(options)),
+      streams_(std::make_unique<OpenStreams>()) {}
 WorkService::~WorkService() = default;
 
 grpc::ServerBidiReactor<v1::WorkFromOrigin, v1::WorkFromWorker>*
 WorkService::Open(grpc::CallbackServerContext* context) {
-  return new OpenReactor(worker_, options_, context);
+  return new OpenReactor(worker_, options_, *streams_, context);
+}
+
+int WorkService::CancelStreamsFrom(absl::string_view origin) {
+  return streams_->CancelFrom(origin);
 }
 
 grpc::ServerWriteReactor<v1::BlobChunk>* WorkService::FetchBlob(

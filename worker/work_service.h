@@ -7,7 +7,8 @@
 //    has been written. When the call breaks (cancelled, deadline, peer
 //    gone), the session closes at once: its tasks are cancelled (exec
 //    process groups killed) within a second. A protocol error ends the
-//    stream with INVALID_ARGUMENT or FAILED_PRECONDITION.
+//    stream with INVALID_ARGUMENT or FAILED_PRECONDITION. CancelStreamsFrom
+//    ends an origin's streams from outside, as a broken call.
 //  * FetchBlob: served only when a BlobProvider is given (the origin side
 //    of this node, the scheduler, supplies it); UNIMPLEMENTED otherwise.
 //
@@ -24,6 +25,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/work.grpc.pb.h"
 #include "worker/worker.h"
@@ -60,9 +62,20 @@ class WorkService final : public v1::Work::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::FetchBlobRequest* request) override;
 
+  // Ends every open stream from the origin named `origin` as if its call
+  // broke: its tasks are cancelled within a second. The node calls this
+  // when gossip declares the origin dead, which, when the origin vanishes
+  // silently (power loss, partition), comes within seconds, long before
+  // the connection's keepalive would notice. Returns the number of streams
+  // ended. Thread-safe; does not block.
+  int CancelStreamsFrom(absl::string_view origin);
+
+  class OpenStreams;
+
  private:
   Worker& worker_;
   WorkServiceOptions options_;
+  std::unique_ptr<OpenStreams> streams_;
 };
 
 }  // namespace peergrid::worker

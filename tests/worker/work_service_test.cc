@@ -47,10 +47,10 @@ class TestOrigin {
  public:
   TestOrigin(const std::shared_ptr<grpc::Channel>& channel,
              const std::string& blob_address, uint32_t wanted,
-             bool batches = false)
+             bool batches = false, const std::string& name = "test-origin")
       : stub_(v1::Work::NewStub(channel)), stream_(stub_->Open(&ctx_)) {
     v1::WorkFromOrigin m;
-    m.mutable_open()->set_origin("test-origin");
+    m.mutable_open()->set_origin(name);
     m.mutable_open()->set_accept_batches(batches);
     m.mutable_open()->set_origin_address(blob_address);
     m.mutable_open()->set_slots_wanted(wanted);
@@ -124,6 +124,10 @@ class TestOrigin {
   }
   grpc::Status HalfCloseAndFinish() {
     stream_->WritesDone();
+    return WaitFinish();
+  }
+  // Waits for the worker to end the stream.
+  grpc::Status WaitFinish() {
     reader_.join();
     finished_ = true;
     return stream_->Finish();
@@ -320,6 +324,28 @@ TEST_F(WorkServiceTest, BrokenStreamStopsItsTasks) {
   // The freed slots go to the next origin.
   auto next = Origin(2);
   EXPECT_EQ(next->Take(2), 2);
+}
+
+// Gossip declared the origin dead: its streams end at once and its tasks
+// stop, as if its call had broken; other origins' streams go on.
+TEST_F(WorkServiceTest, StreamsOfAnOriginDeclaredDeadEnd) {
+  TestOrigin dead(channel_, address_, 1, false, "dead-origin");
+  TestOrigin live(channel_, address_, 1, false, "live-origin");
+  ASSERT_EQ(dead.Take(1), 1);
+  ASSERT_TRUE(dead.SendTasks("job", {Exec(0, {"sleep", "60"})}));
+  ASSERT_TRUE(Eventually([&] { return worker_->stats().running == 1; },
+                         absl::Seconds(5), "the task started"));
+  EXPECT_EQ(service_->CancelStreamsFrom("nobody"), 0);
+  EXPECT_EQ(service_->CancelStreamsFrom("dead-origin"), 1);
+  EXPECT_EQ(dead.WaitFinish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(Eventually([&] { return worker_->stats().running == 0; },
+                         absl::Seconds(1), "the task stopped"));
+  EXPECT_TRUE(
+      Eventually([&] { return service_->CancelStreamsFrom("dead-origin") == 0; },
+                 absl::Seconds(1), "the ended stream unlisted"));
+  ASSERT_EQ(live.Take(1), 1);
+  ASSERT_TRUE(live.SendTasks("job", {Kernel(0, "sleep", "10")}));
+  EXPECT_EQ(live.WaitResults(1).size(), 1u);
 }
 
 TEST_F(WorkServiceTest, CancelWorkStopsAJobWithinASecond) {
