@@ -61,7 +61,9 @@ ABSL_FLAG(int, gossip_indirect_checks, kGossipDefaults.indirect_checks,
 ABSL_FLAG(int, gossip_suspicion_multiplier,
           kGossipDefaults.suspicion_multiplier,
           "Gossip: a suspect is declared dead after this x log10(members) x "
-          "the probe interval, sooner as others confirm.");
+          "the probe interval (at least 1 x); from 3 up, the timeout starts "
+          "6 times longer and shrinks to that as (this - 2) other members "
+          "confirm the suspicion.");
 ABSL_FLAG(int, gossip_retransmit_multiplier,
           kGossipDefaults.retransmit_multiplier,
           "Gossip: each update is passed on this x log10(members + 1) "
