@@ -1,6 +1,6 @@
 // Jobs across a grid of real `peergrid node` processes on 127.0.0.1-3,
 // joined by gossip: placement over every node, exactly-once results, a
-// worker killed mid-job, two origins at once, and cancel.
+// worker killed mid-job, two origins at once, cancel, and a frozen origin.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -282,6 +282,50 @@ TEST_F(GridJobsTest, CancelStopsTheWorkOnEveryNodeWithinASecond) {
       },
       absl::Seconds(1), absl::Milliseconds(20)));
   EXPECT_LT(absl::Now() - start, absl::Seconds(1.5));
+}
+
+// An origin that freezes (SIGSTOP: its connections stay open, as a
+// powered-off machine's would until TCP gives up): gossip declares it dead
+// within seconds and the workers end its streams, so its tasks stop long
+// before they would end (30 s) or the keepalive would notice (80 s).
+TEST_F(GridJobsTest, AFrozenOriginsTasksStopWhenItIsDeclaredDead) {
+  const std::string id = Submit(0, SleepJob(3, 30000));
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(Eventually(
+      [&]() -> ::testing::AssertionResult {
+        for (int node = 1; node < kNodes; ++node) {
+          if (Running(node) != 1) {
+            return ::testing::AssertionFailure() << "node-" << node << " idle";
+          }
+        }
+        return ::testing::AssertionSuccess();
+      },
+      absl::Seconds(10)));
+  const absl::Time frozen = absl::Now();
+  nodes_[0]->process().Signal(SIGSTOP);
+  // Death at 3 nodes: a probe within 2 s, then a 2 s suspicion (the
+  // defaults, docs/membership.md); 15 s leaves room for a loaded machine.
+  EXPECT_TRUE(Eventually(
+      [&]() -> ::testing::AssertionResult {
+        for (int node = 1; node < kNodes; ++node) {
+          if (Running(node) != 0) {
+            return ::testing::AssertionFailure() << "node-" << node << " busy";
+          }
+        }
+        return ::testing::AssertionSuccess();
+      },
+      absl::Seconds(15), absl::Milliseconds(50)));
+  std::cerr << "waited for the frozen origin's tasks to stop: "
+            << absl::FormatDuration(absl::Now() - frozen) << "\n";
+  nodes_[0]->process().Signal(SIGCONT);
+  // The thawed origin would place the tasks again: end the job.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  v1::CancelRequest cancel;
+  cancel.set_job_id(id);
+  v1::CancelResponse response;
+  EXPECT_TRUE(stubs_[0]->Cancel(&context, cancel, &response).ok());
 }
 
 }  // namespace
