@@ -25,8 +25,7 @@ class WorkService::OpenStreams {
     absl::MutexLock lock(&mu_);
     by_origin_[origin].insert(context);
   }
-  void Remove(const std::string& origin,
-              grpc::CallbackServerContext* context) {
+  void Remove(const std::string& origin, grpc::CallbackServerContext* context) {
     absl::MutexLock lock(&mu_);
     auto it = by_origin_.find(origin);
     if (it == by_origin_.end()) return;

@@ -3,9 +3,10 @@
 // alive after a simultaneous start, until a changed advertisement reaches
 // all, and until a node is known dead by all (medians over seeds) when its
 // process is killed (its connections close) and when its machine loses
-// power (nothing closes), plus false death declarations. gossip_process_bench does the same with
-// real processes, side by side with Serf. The timing flags default to
-// MembershipOptions' defaults, so that other tunings can be compared:
+// power (nothing closes), plus false death declarations. gossip_process_bench
+// does the same with real processes, side by side with Serf. The timing flags
+// default to MembershipOptions' defaults, so that other tunings can be
+// compared:
 //
 //   gossip_sim_bench --runs=7 --probe_interval_ms=200 --probe_timeout_ms=100
 #include <algorithm>

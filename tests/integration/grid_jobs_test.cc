@@ -83,6 +83,17 @@ class GridJobsTest : public ::testing::Test {
     return static_cast<int>(status.members(0).advertisement().tasks_running());
   }
 
+  // Every node from `first` on runs `expected` tasks.
+  ::testing::AssertionResult EachRuns(int first, int expected) {
+    for (int node = first; node < kNodes; ++node) {
+      if (int running = Running(node); running != expected) {
+        return ::testing::AssertionFailure()
+               << "node-" << node << " runs " << running;
+      }
+    }
+    return ::testing::AssertionSuccess();
+  }
+
   std::string Submit(int node, const v1::Job& job) {
     grpc::ClientContext context;
     v1::SubmitRequest request;
@@ -252,16 +263,7 @@ TEST_F(GridJobsTest, CancelStopsTheWorkOnEveryNodeWithinASecond) {
     exec->add_argv("30");
   }
   const std::string id = Submit(0, job);
-  ASSERT_TRUE(Eventually(
-      [&]() -> ::testing::AssertionResult {
-        for (int node = 0; node < kNodes; ++node) {
-          if (Running(node) != 1) {
-            return ::testing::AssertionFailure() << "node-" << node << " idle";
-          }
-        }
-        return ::testing::AssertionSuccess();
-      },
-      absl::Seconds(10)));
+  ASSERT_TRUE(Eventually([&] { return EachRuns(0, 1); }, absl::Seconds(10)));
   const absl::Time start = absl::Now();
   {
     grpc::ClientContext context;
@@ -271,16 +273,8 @@ TEST_F(GridJobsTest, CancelStopsTheWorkOnEveryNodeWithinASecond) {
     ASSERT_TRUE(stubs_[0]->Cancel(&context, request, &response).ok());
     EXPECT_EQ(response.status().state(), v1::JOB_STATE_CANCELLED);
   }
-  EXPECT_TRUE(Eventually(
-      [&]() -> ::testing::AssertionResult {
-        for (int node = 0; node < kNodes; ++node) {
-          if (Running(node) != 0) {
-            return ::testing::AssertionFailure() << "node-" << node << " busy";
-          }
-        }
-        return ::testing::AssertionSuccess();
-      },
-      absl::Seconds(1), absl::Milliseconds(20)));
+  EXPECT_TRUE(Eventually([&] { return EachRuns(0, 0); }, absl::Seconds(1),
+                         absl::Milliseconds(20)));
   EXPECT_LT(absl::Now() - start, absl::Seconds(1.5));
 }
 
@@ -291,30 +285,13 @@ TEST_F(GridJobsTest, CancelStopsTheWorkOnEveryNodeWithinASecond) {
 TEST_F(GridJobsTest, AFrozenOriginsTasksStopWhenItIsDeclaredDead) {
   const std::string id = Submit(0, SleepJob(3, 30000));
   ASSERT_FALSE(id.empty());
-  ASSERT_TRUE(Eventually(
-      [&]() -> ::testing::AssertionResult {
-        for (int node = 1; node < kNodes; ++node) {
-          if (Running(node) != 1) {
-            return ::testing::AssertionFailure() << "node-" << node << " idle";
-          }
-        }
-        return ::testing::AssertionSuccess();
-      },
-      absl::Seconds(10)));
+  ASSERT_TRUE(Eventually([&] { return EachRuns(1, 1); }, absl::Seconds(10)));
   const absl::Time frozen = absl::Now();
   nodes_[0]->process().Signal(SIGSTOP);
   // Death at 3 nodes: a probe within 2 s, then a 2 s suspicion (the
   // defaults, docs/membership.md); 15 s leaves room for a loaded machine.
-  EXPECT_TRUE(Eventually(
-      [&]() -> ::testing::AssertionResult {
-        for (int node = 1; node < kNodes; ++node) {
-          if (Running(node) != 0) {
-            return ::testing::AssertionFailure() << "node-" << node << " busy";
-          }
-        }
-        return ::testing::AssertionSuccess();
-      },
-      absl::Seconds(15), absl::Milliseconds(50)));
+  EXPECT_TRUE(Eventually([&] { return EachRuns(1, 0); }, absl::Seconds(15),
+                         absl::Milliseconds(50)));
   std::cerr << "waited for the frozen origin's tasks to stop: "
             << absl::FormatDuration(absl::Now() - frozen) << "\n";
   nodes_[0]->process().Signal(SIGCONT);

@@ -196,10 +196,10 @@ TEST(MembershipSimTest, PoweredOffNodeIsDeclaredDeadByProbesAlone) {
   // others does on average); direct and indirect probes take one more;
   // then the suspicion timeout and the news of the death.
   const MembershipOptions o = Defaults();
-  absl::Duration bound = 3 * o.probe_interval +
-                         o.probe_interval * o.suspicion_multiplier *
-                             std::log10(64.0) +
-                         absl::Seconds(1);
+  absl::Duration bound =
+      3 * o.probe_interval +
+      o.probe_interval * o.suspicion_multiplier * std::log10(64.0) +
+      absl::Seconds(1);
   EXPECT_LT(took, bound);
   ExpectOnlyDead(cluster, 17);
 }

@@ -340,9 +340,9 @@ TEST_F(WorkServiceTest, StreamsOfAnOriginDeclaredDeadEnd) {
   EXPECT_EQ(dead.WaitFinish().error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(Eventually([&] { return worker_->stats().running == 0; },
                          absl::Seconds(1), "the task stopped"));
-  EXPECT_TRUE(
-      Eventually([&] { return service_->CancelStreamsFrom("dead-origin") == 0; },
-                 absl::Seconds(1), "the ended stream unlisted"));
+  EXPECT_TRUE(Eventually(
+      [&] { return service_->CancelStreamsFrom("dead-origin") == 0; },
+      absl::Seconds(1), "the ended stream unlisted"));
   ASSERT_EQ(live.Take(1), 1);
   ASSERT_TRUE(live.SendTasks("job", {Kernel(0, "sleep", "10")}));
   EXPECT_EQ(live.WaitResults(1).size(), 1u);
