@@ -292,10 +292,11 @@ absl::Status Node::StartServing() {
   // died while both nodes live. A vanished origin is noticed by gossip
   // within seconds, and its streams then ended (the membership listener
   // below). gRPC wakes up for every connection's keepalive timer, calls
-  // or not, and every peer keeps an idle gossip connection to us: at 10 s,
-  // an idle 64-node grid's nodes spent a quarter of their CPU on those
-  // timers. Timeouts are lenient: a machine saturated by its tasks may
-  // answer late.
+  // or not, and every peer keeps an idle gossip connection to us: at 10 s
+  // they woke the timer threads of a node in an idle 16-node grid 8.7
+  // times a second against 5.6 without keepalive, more with more peers.
+  // Timeouts are lenient: a machine saturated by its tasks may answer
+  // late.
   builder.AddChannelArgument(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
@@ -379,13 +380,11 @@ absl::Status Node::StartServing() {
       !valid.ok()) {
     return valid;
   }
-  std::unique_ptr<Scheduler> gossip_scheduler = NewThreadScheduler("pg-gossip");
   GrpcTransportOptions transport_options;
   transport_options.max_receive_message_bytes = max_bytes;
-  transport_options.timeout_scheduler = gossip_scheduler.get();
   membership_ = std::make_unique<Membership>(
       membership_options, NewGrpcTransport(transport_options),
-      std::move(gossip_scheduler), *registry_);
+      NewThreadScheduler("pg-gossip"), *registry_);
   membership_->SetAdvertisement(CurrentAdvertisement());
   // An origin declared dead runs no more of its tasks here: on a silent
   // failure (power loss, partition) its streams would otherwise live until

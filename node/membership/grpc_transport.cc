@@ -3,15 +3,14 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/client_callback.h>
 
-#include <atomic>
 #include <chrono>
-#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/membership.grpc.pb.h"
 
@@ -88,9 +87,9 @@ class GrpcTransport final : public Transport {
   void Shutdown() override {
     absl::MutexLock lock(&mu_);
     shutdown_ = true;
-    for (auto& [id, call] : in_flight_) call->context.TryCancel();
+    for (grpc::ClientContext* context : in_flight_) context->TryCancel();
     mu_.Await(absl::Condition(
-        +[](absl::flat_hash_map<uint64_t, CallBase*>* calls) {
+        +[](absl::flat_hash_set<grpc::ClientContext*>* calls) {
           return calls->empty();
         },
         &in_flight_));
@@ -98,13 +97,9 @@ class GrpcTransport final : public Transport {
   }
 
  private:
-  struct CallBase {
-    grpc::ClientContext context;
-    // Set when the timeout scheduler cancelled the call.
-    std::atomic<bool> timed_out{false};
-  };
   template <typename Request, typename Response>
-  struct CallState : CallBase {
+  struct CallState {
+    grpc::ClientContext context;
     Request request;
     Response response;
     Callback<Response> done;
@@ -113,21 +108,16 @@ class GrpcTransport final : public Transport {
   template <typename Request, typename Response, typename Start>
   void Call(const std::string& address, Request request, absl::Duration timeout,
             Callback<Response> done, Start start) {
-    auto* call = new CallState<Request, Response>;
-    call->request = std::move(request);
-    call->done = std::move(done);
-    if (options_.timeout_scheduler == nullptr) {
-      call->context.set_deadline(std::chrono::system_clock::now() +
-                                 absl::ToChronoMicroseconds(timeout));
-    }
+    auto* call = new CallState<Request, Response>{
+        {}, std::move(request), {}, std::move(done)};
+    call->context.set_deadline(std::chrono::system_clock::now() +
+                               absl::ToChronoMicroseconds(timeout));
     v1::Membership::Stub* stub = nullptr;
-    uint64_t id = 0;
     {
       absl::MutexLock lock(&mu_);
       if (!shutdown_) {
         stub = StubLocked(address);
-        id = ++last_call_id_;
-        in_flight_[id] = call;
+        in_flight_.insert(&call->context);
       }
     }
     if (stub == nullptr) {
@@ -135,33 +125,17 @@ class GrpcTransport final : public Transport {
       delete call;
       return;
     }
-    if (options_.timeout_scheduler != nullptr) {
-      options_.timeout_scheduler->RunAfter(timeout,
-                                           [this, id] { TimeOut(id); });
-    }
     start(stub->async(), &call->context, &call->request, &call->response,
-          [this, call, id](grpc::Status status) {
+          [this, call](grpc::Status status) {
             if (status.ok()) {
               call->done(std::move(call->response));
-            } else if (call->timed_out.load()) {
-              call->done(absl::DeadlineExceededError("no answer in time"));
             } else {
               call->done(FromGrpc(status));
             }
             absl::MutexLock lock(&mu_);
-            in_flight_.erase(id);
+            in_flight_.erase(&call->context);
             delete call;
           });
-  }
-
-  // On the timeout scheduler's thread. A call that already finished is no
-  // longer in flight (ids are never reused).
-  void TimeOut(uint64_t id) {
-    absl::MutexLock lock(&mu_);
-    auto it = in_flight_.find(id);
-    if (it == in_flight_.end()) return;
-    it->second->timed_out.store(true);
-    it->second->context.TryCancel();
   }
 
   struct Peer {
@@ -194,8 +168,7 @@ class GrpcTransport final : public Transport {
   absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, Peer> peers_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, CallBase*> in_flight_ ABSL_GUARDED_BY(mu_);
-  uint64_t last_call_id_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_set<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

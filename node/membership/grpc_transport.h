@@ -5,7 +5,6 @@
 
 #include <memory>
 
-#include "node/membership/scheduler.h"
 #include "node/membership/transport.h"
 
 namespace grpc {
@@ -20,14 +19,6 @@ struct GrpcTransportOptions {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   // Largest message received (a push-pull of a large grid).
   int max_receive_message_bytes = 16 << 20;
-  // Null: calls time out by gRPC deadlines. Otherwise this scheduler's
-  // thread cancels the calls that outlive their timeout. Why: a gRPC
-  // deadline arms a timer at both ends of every call, and at one probe a
-  // second those timers alone woke gRPC's timer threads about 8 times a
-  // second on an idle node; the membership thread is awake for its probes
-  // anyway. Not owned: shut it down before destroying the transport
-  // (Membership::Stop does).
-  Scheduler* timeout_scheduler = nullptr;
 };
 
 // Completions run on gRPC's callback threads. Channels reconnect with a short

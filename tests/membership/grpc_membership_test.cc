@@ -71,12 +71,8 @@ class GrpcMembershipTest : public testing::Test {
     options.name = node->name;
     options.advertise_address = node->address;
     options.seeds = seeds;
-    // As in the node: the membership thread times the calls out.
-    std::unique_ptr<Scheduler> scheduler = NewThreadScheduler(node->name);
-    GrpcTransportOptions transport_options;
-    transport_options.timeout_scheduler = scheduler.get();
     node->membership = std::make_unique<Membership>(
-        options, NewGrpcTransport(transport_options), std::move(scheduler),
+        options, NewGrpcTransport({}), NewThreadScheduler(node->name),
         node->registry);
     node->service.set_membership(node->membership.get());
     v1::Advertisement ad;
