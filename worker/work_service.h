@@ -70,6 +70,7 @@ class WorkService final : public v1::Work::CallbackService {
   // ended. Thread-safe; does not block.
   int CancelStreamsFrom(absl::string_view origin);
 
+  // The open streams by origin; defined and used in work_service.cc only.
   class OpenStreams;
 
  private:

@@ -63,7 +63,8 @@ struct MembershipOptions {
   absl::Duration probe_timeout = absl::Milliseconds(500);
   int indirect_checks = 3;
   // Suspicion lasts between mult x max(1, log10 N) x probe_interval and
-  // max_mult times that, shorter as more members confirm it.
+  // max_mult times that, shorter as more members confirm it (mult - 2 of
+  // them bring it to the minimum: with mult 2 it is the minimum at once).
   int suspicion_multiplier = 2;
   int suspicion_max_multiplier = 6;
   // Each update is sent about retransmit_multiplier x log10(N + 1) times.
