@@ -133,13 +133,17 @@ class SimTransport final : public Transport {
       finish(absl::DeadlineExceededError("simulated deadline"));
     });
     absl::Duration delay;
-    if (network_.Refuses(address_, to, &delay)) {
-      world.Schedule(2 * delay, [finish] {
-        finish(absl::UnavailableError("simulated connection refused"));
-      });
-      return;
+    switch (network_.Route(address_, to, &delay)) {
+      case SimNetwork::kLost:
+        return;
+      case SimNetwork::kRefused:
+        world.Schedule(2 * delay, [finish] {
+          finish(absl::UnavailableError("simulated connection refused"));
+        });
+        return;
+      case SimNetwork::kDelivered:
+        break;
     }
-    if (!network_.Route(address_, to, &delay)) return;
     SimNetwork* network = &network_;
     world.Schedule(delay, [network, handler, request = std::move(request),
                            finish, to, from = address_] {
@@ -152,7 +156,10 @@ class SimTransport final : public Transport {
       (it->second.membership->*handler)(
           request, [network, finish, to, from](absl::StatusOr<Response> r) {
             absl::Duration back;
-            if (!network->Route(to, from, &back)) return;
+            // A caller that has since died refuses nothing: lost.
+            if (network->Route(to, from, &back) != SimNetwork::kDelivered) {
+              return;
+            }
             network->world_.Schedule(
                 back,
                 [finish, r = std::move(r)]() mutable { finish(std::move(r)); });
@@ -185,20 +192,6 @@ void SimNetwork::SetRefusing(const std::string& address, bool refusing) {
   endpoints_[address].refusing = refusing;
 }
 
-bool SimNetwork::Refuses(const std::string& from, const std::string& to,
-                         absl::Duration* delay) {
-  auto source = endpoints_.find(from);
-  auto target = endpoints_.find(to);
-  if (source == endpoints_.end() || target == endpoints_.end() ||
-      !target->second.refusing || target->second.down ||
-      source->second.group != target->second.group) {
-    return false;
-  }
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  *delay = options_.latency + options_.jitter * unit(world_.rng());
-  return true;
-}
-
 void SimNetwork::CloseConnections(const std::string& address) {
   for (SimTransport* transport : transports_) {
     transport->ConnectionClosedBy(address);
@@ -214,19 +207,24 @@ void SimNetwork::SetProcessingDelay(const std::string& address,
   endpoints_[address].delay = delay;
 }
 
-bool SimNetwork::Route(const std::string& from, const std::string& to,
-                       absl::Duration* delay) {
+SimNetwork::Delivery SimNetwork::Route(const std::string& from,
+                                       const std::string& to,
+                                       absl::Duration* delay) {
   auto source = endpoints_.find(from);
   auto target = endpoints_.find(to);
   if (source == endpoints_.end() || target == endpoints_.end() ||
       target->second.down || source->second.group != target->second.group) {
-    return false;
+    return kLost;
   }
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  if (options_.loss > 0 && unit(world_.rng()) < options_.loss) return false;
+  if (target->second.refusing) {
+    *delay = options_.latency + options_.jitter * unit(world_.rng());
+    return kRefused;
+  }
+  if (options_.loss > 0 && unit(world_.rng()) < options_.loss) return kLost;
   *delay = options_.latency + options_.jitter * unit(world_.rng()) +
            target->second.delay;
-  return true;
+  return kDelivered;
 }
 
 SimCluster::SimCluster(int nodes, MembershipOptions base,

@@ -101,13 +101,11 @@ class SimNetwork {
     int group = 0;
     absl::Duration delay;
   };
-  // Whether a call from `from` is refused by `to`, and after how long the
-  // refusal arrives (one way).
-  bool Refuses(const std::string& from, const std::string& to,
-               absl::Duration* delay);
-  // Whether a message from `from` to `to` gets through, and after how long.
-  bool Route(const std::string& from, const std::string& to,
-             absl::Duration* delay);
+  enum Delivery { kLost, kRefused, kDelivered };
+  // What becomes of a message from `from` to `to`, and after how long
+  // (`delay`, one way) it arrives or its refusal comes back.
+  Delivery Route(const std::string& from, const std::string& to,
+                 absl::Duration* delay);
 
   SimWorld& world_;
   SimNetworkOptions options_;
