@@ -1,6 +1,7 @@
 #include "node/membership/membership.h"
 
-#include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
 #include <cmath>
@@ -35,6 +36,26 @@ int Rank(v1::MemberState state) {
   }
 }
 
+// Equal advertisements give equal bytes: deterministic serialization orders
+// the labels map. Compared this way rather than with MessageDifferencer,
+// which works through reflection: the first call builds the descriptor pool
+// of every linked .proto, and an idle node then keeps that pool and the
+// reflection code resident for a comparison it makes every few seconds.
+std::string CanonicalBytes(const v1::Advertisement& ad) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.SetSerializationDeterministic(true);
+    ad.SerializeToCodedStream(&out);
+  }
+  return bytes;
+}
+
+bool SameAdvertisement(const v1::Advertisement& a, const v1::Advertisement& b) {
+  return CanonicalBytes(a) == CanonicalBytes(b);
+}
+
 // True when two advertisements of a member differ at most in what drifts
 // all the time (load average, free memory) and in their sequence: news that
 // placement does not wait for.
@@ -46,7 +67,7 @@ bool OnlyDriftDiffers(const v1::Advertisement& a, const v1::Advertisement& b) {
     ad->clear_memory_free_bytes();
     ad->clear_sequence();
   }
-  return google::protobuf::util::MessageDifferencer::Equals(x, y);
+  return SameAdvertisement(x, y);
 }
 
 bool IsLive(v1::MemberState state) {
@@ -297,8 +318,7 @@ void Membership::SetAdvertisement(v1::Advertisement advertisement) {
         self_advertisement_.start_time_unix_ms());
   }
   if (!pending_advertisement_.has_value() &&
-      google::protobuf::util::MessageDifferencer::Equals(advertisement,
-                                                         self_advertisement_)) {
+      SameAdvertisement(advertisement, self_advertisement_)) {
     return;
   }
   pending_advertisement_ = std::move(advertisement);
