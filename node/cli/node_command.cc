@@ -1,10 +1,13 @@
 // `peergrid node`: run this machine's node until SIGTERM or SIGINT.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -149,6 +152,13 @@ absl::Status WorkerOptionsFromFlags(worker::WorkerOptions& options) {
 }
 
 int RunNode(const Command& command, std::vector<std::string> args) {
+  // One malloc arena per core, before any thread starts. glibc allows 8 per
+  // core, and gRPC's 20-odd threads each ended up with one of their own,
+  // every arena holding its own free and fragmented memory: in an idle
+  // 64-node grid a node's anonymous memory went from 6.6 to 5.9 MB (medians
+  // of 3 runs) with the cap, and the noop throughput did not move.
+  mallopt(M_ARENA_MAX,
+          static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   // Handle the stop signals synchronously on this thread: block them before
   // gRPC starts its threads, which inherit the mask, then sigwait below.
   sigset_t stop_signals;
