@@ -284,6 +284,10 @@ absl::Status Node::StartServing() {
   // gRPC turns SO_REUSEPORT on by default, which would let a second node
   // silently share a port with the first.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Nothing reads channelz (no channelz service is registered), yet gRPC
+  // keeps its counters and a trace buffer for every connection, and every
+  // peer holds one to us. The node's client channels turn it off too.
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 0);
   // Work streams live as long as their tasks and ping every 10 s so that a
   // silent peer is noticed; gRPC's default policy (one ping per 5 minutes)
   // would answer those pings with GOAWAY and break long tasks' streams.

@@ -157,6 +157,9 @@ class GrpcTransport final : public Transport {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    // One channel per member: channelz's per-channel counters and trace
+    // buffer are memory nobody reads (see node.cc).
+    args.SetInt(GRPC_ARG_ENABLE_CHANNELZ, 0);
     Peer& peer = peers_[address];
     peer.channel =
         grpc::CreateCustomChannel(address, options_.credentials, args);
