@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "node/membership/membership.h"
 #include "tests/membership/sim.h"
@@ -303,6 +304,40 @@ TEST(MembershipSimTest, AdvertisementChangesAreRateLimited) {
   EXPECT_EQ(seen->advertisement().cores_free(), 99);  // The last one wins.
   // 100 changes over 100 ms: at most one publication per 100 ms.
   EXPECT_LE(seen->advertisement().sequence() - before, 3u);
+}
+
+// A node refreshes its advertisement every few seconds; when nothing in it
+// changed, nothing is gossiped. Equality must not depend on the order in
+// which the labels map was filled.
+TEST(MembershipSimTest, AnUnchangedAdvertisementIsNotPublishedAgain) {
+  SimCluster cluster(4, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(10)), 0);
+  auto sequence = [&] {
+    return cluster.node(1).GetMember("node-1")->advertisement().sequence();
+  };
+  constexpr int kLabels = 40;
+  v1::Advertisement ad;
+  ad.set_cores_donated(4);
+  for (int i = 0; i < kLabels; ++i) {
+    (*ad.mutable_labels())[absl::StrCat("key-", i)] = absl::StrCat(i);
+  }
+  cluster.node(1).SetAdvertisement(ad);
+  cluster.world().RunFor(absl::Seconds(1));
+  const uint64_t published = sequence();
+
+  v1::Advertisement same;
+  same.set_cores_donated(4);
+  for (int i = kLabels - 1; i >= 0; --i) {
+    (*same.mutable_labels())[absl::StrCat("key-", i)] = absl::StrCat(i);
+  }
+  cluster.node(1).SetAdvertisement(same);
+  cluster.world().RunFor(absl::Seconds(1));
+  EXPECT_EQ(sequence(), published);
+
+  (*same.mutable_labels())["key-7"] = "changed";
+  cluster.node(1).SetAdvertisement(same);
+  cluster.world().RunFor(absl::Seconds(1));
+  EXPECT_GT(sequence(), published);
 }
 
 TEST(MembershipSimTest, PartitionSplitsAndHealsByItself) {
