@@ -7,11 +7,17 @@
 //     lists all N alive, and the (observer, member) pairs seen dead
 //     meanwhile (nobody has died yet: each is a false death);
 //  2. change to all: a change of one member's advertisement (tag for Serf),
-//     from when its own node shows it until every other process shows it.
+//     from when its own node shows it until every other process shows it,
+//     as polled, and for peergrid also by the nodes' own clocks: from the
+//     advertisement's publication until the last node took it in (the
+//     stamps of `Jobs.ClusterStatus`, exact where the polls see 0.1-0.2 s).
 //     peergrid: a one-task job (a 60 s `sleep` kernel) is submitted to one
 //     node; whichever node runs it advertises tasks_running 1 (there is no
 //     other way to change a running node's advertisement from outside).
-//     Serf: the RPC `tags` command on one agent;
+//     Serf: the RPC `tags` command on one agent. peergrid then makes the
+//     change once more with nothing polling for 2 s (the polls load the 2
+//     cores), reads the stamps, and prints the CPU all processes spent in
+//     those 2 s;
 //  3. idle: resident memory (VmRSS) and CPU (utime + stime from
 //     /proc/PID/stat) of every process over --idle_seconds without any
 //     polling, reported per process (mean CPU, median RSS);
@@ -36,6 +42,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -87,6 +94,10 @@ enum class State { kAlive, kSuspect, kDead, kLeft, kOther };
 struct MemberView {
   State state = State::kOther;
   bool changed = false;  // Carries the advertisement change.
+  // peergrid: the advertisement's publication by its owner, and when the
+  // polled process took it in (unix ms, one clock: all run here).
+  int64_t published_ms = 0;
+  int64_t received_ms = 0;
 };
 // Member name -> view, as one process sees it. Empty when it did not answer.
 using View = std::map<std::string, MemberView>;
@@ -397,6 +408,8 @@ class PeergridCluster : public Cluster {
           break;
       }
       v.changed = m.advertisement().tasks_running() > 0;
+      v.published_ms = m.advertisement().published_unix_ms();
+      v.received_ms = m.advertisement_received_unix_ms();
     }
     return view;
   }
@@ -608,11 +621,37 @@ void ReniceAllThreads(pid_t pid, int nice) {
 struct RunResult {
   double converge = -1, change = -1, change_from_trigger = -1, dead_first = -1,
          dead_all = -1;
+  // peergrid: from publication until the last process took it in, by the
+  // processes' own stamps; while polled as above, and with no polls.
+  double change_stamped = -1, change_stamped_quiet = -1;
   double rss_mb = -1, anon_mb = -1, idle_cpu_pct = -1;
   int false_positives = 0;
   // (observer, member) pairs seen dead while the processes were starting.
   int start_false_deaths = 0;
 };
+
+// peergrid: from the changed advertisement's publication until the last
+// process took it in, by the processes' stamps, given the member as each
+// process first showed it; -1 without stamps (Serf). A drift refresh may
+// have replaced the change by a poll's time: that only makes a stamp
+// later, never earlier.
+double StampedSpread(const std::map<int, MemberView>& seen) {
+  int64_t published = INT64_MAX, received = 0;
+  for (const auto& [i, m] : seen) {
+    if (m.published_ms > 0) published = std::min(published, m.published_ms);
+    received = std::max(received, m.received_ms);
+  }
+  if (published == INT64_MAX || received == 0) return -1;
+  std::vector<int64_t> delays;
+  for (const auto& [i, m] : seen) delays.push_back(m.received_ms - published);
+  std::sort(delays.begin(), delays.end());
+  std::cerr << absl::StrFormat(
+      "  stamped: half the processes had it after %d ms, 90%% after %d ms, "
+      "all after %d ms\n",
+      delays[delays.size() / 2], delays[delays.size() * 9 / 10],
+      delays.back());
+  return static_cast<double>(received - published) / 1000.0;
+}
 
 // Polls the processes in `pending` until `done(view)` holds for each; the
 // time each first did is stored. Returns false on timeout.
@@ -684,9 +723,14 @@ bool Run(Cluster& c, int n, RunResult& r) {
   when.clear();
   const absl::Time triggered = absl::Now();
   if (!c.Change()) return false;
-  auto sees_change = [&](int, const View& v) {
+  // The changed member as each process first showed it.
+  std::map<int, MemberView> change_seen;
+  auto sees_change = [&](int i, const View& v) {
     for (const auto& [name, m] : v) {
-      if (m.changed) return true;
+      if (m.changed) {
+        change_seen.emplace(i, m);
+        return true;
+      }
     }
     return false;
   };
@@ -694,6 +738,7 @@ bool Run(Cluster& c, int n, RunResult& r) {
     std::cerr << "the change did not reach all\n";
     return false;
   }
+  r.change_stamped = StampedSpread(change_seen);
   absl::Time first = absl::InfiniteFuture(), last = absl::InfinitePast();
   for (const auto& [i, t] : when) {
     first = std::min(first, t);
@@ -704,8 +749,34 @@ bool Run(Cluster& c, int n, RunResult& r) {
   c.AfterChange();
   when.clear();
   // peergrid: wait for the cancelled task's end to settle everywhere.
-  auto settled = [&](int i, const View& v) { return !sees_change(i, v); };
+  auto settled = [&](int, const View& v) {
+    for (const auto& [name, m] : v) {
+      if (m.changed) return false;
+    }
+    return true;
+  };
   if (dynamic_cast<PeergridCluster*>(&c) != nullptr) {
+    WaitAll(c, all, settled, &when);
+    // 2b. The same change again, with nothing polling while it spreads:
+    // the polls above keep the 2 cores busy, and the nodes' stamps need
+    // no polls. Trigger, wait, then read the stamps.
+    double cpu_before = 0, cpu_after = 0;
+    for (int i = 0; i < n; ++i) cpu_before += CpuSeconds(c.Pid(i));
+    if (!c.Change()) return false;
+    absl::SleepFor(absl::Seconds(2));
+    for (int i = 0; i < n; ++i) cpu_after += CpuSeconds(c.Pid(i));
+    std::cerr << absl::StrFormat(
+        "  the grid's CPU in the 2 s after the change: %.2f s\n",
+        cpu_after - cpu_before);
+    change_seen.clear();
+    when.clear();
+    if (!WaitAll(c, all, sees_change, &when)) {
+      std::cerr << "the second change did not reach all\n";
+      return false;
+    }
+    r.change_stamped_quiet = StampedSpread(change_seen);
+    c.AfterChange();
+    when.clear();
     WaitAll(c, all, settled, &when);
   }
 
@@ -821,11 +892,12 @@ int Main() {
         cluster->StopAll();
         std::cerr << absl::StrFormat(
             "%s N=%d run %d: %s converge %.3f s (%d seen dead), change %.3f s "
-            "(%.3f s from trigger), dead first "
+            "(%.3f s from trigger, stamped %.3f s, %.3f s unpolled), dead first "
             "%.2f s all %.2f s, false %d, rss %.1f MB (anon %.1f), idle cpu "
             "%.3f%%\n",
             system, n, k, ok ? "ok" : "FAILED", r.converge,
-            r.start_false_deaths, r.change, r.change_from_trigger, r.dead_first,
+            r.start_false_deaths, r.change, r.change_from_trigger,
+            r.change_stamped, r.change_stamped_quiet, r.dead_first,
             r.dead_all, r.false_positives, r.rss_mb, r.anon_mb, r.idle_cpu_pct);
         if (ok) row.runs.push_back(r);
       }
@@ -833,11 +905,12 @@ int Main() {
     }
   }
   std::cout << "| system | N | all see all alive | false deaths while starting "
-               "| change to all: from its own node "
-               "| from the trigger | dead: first "
+               "| change to all, polled: from its own node "
+               "| from the trigger | change to all, by the nodes' stamps: polled "
+               "| unpolled | dead: first "
                "| dead: all | false deaths under CPU load | RSS (anonymous) "
                "| idle CPU per process | runs |\n"
-               "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const Row& row : rows) {
     auto med = [&](double RunResult::*field) {
       std::vector<double> v;
@@ -849,11 +922,17 @@ int Main() {
       false_total += r.false_positives;
       start_false_total += r.start_false_deaths;
     }
+    auto seconds_or_na = [&](double RunResult::*field) {
+      const double v = med(field);
+      return v < 0 ? std::string("n/a") : absl::StrFormat("%.3f s", v);
+    };
     std::cout << absl::StrFormat(
-        "| %s | %d | %.2f s | %d | %.3f s | %.3f s | %.2f s | %.2f s | %d | "
-        "%.1f MB (%.1f) | %.2f%% | %zu |\n",
+        "| %s | %d | %.2f s | %d | %.3f s | %.3f s | %s | %s | %.2f s | %.2f s "
+        "| %d | %.1f MB (%.1f) | %.2f%% | %zu |\n",
         row.system, row.n, med(&RunResult::converge), start_false_total,
         med(&RunResult::change), med(&RunResult::change_from_trigger),
+        seconds_or_na(&RunResult::change_stamped),
+        seconds_or_na(&RunResult::change_stamped_quiet),
         med(&RunResult::dead_first), med(&RunResult::dead_all), false_total,
         med(&RunResult::rss_mb), med(&RunResult::anon_mb),
         med(&RunResult::idle_cpu_pct), row.runs.size());

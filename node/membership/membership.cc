@@ -66,6 +66,7 @@ bool OnlyDriftDiffers(const v1::Advertisement& a, const v1::Advertisement& b) {
     ad->clear_load_average();
     ad->clear_memory_free_bytes();
     ad->clear_sequence();
+    ad->clear_published_unix_ms();
   }
   return SameAdvertisement(x, y);
 }
@@ -168,6 +169,8 @@ Membership::Membership(MembershipOptions options,
   // advertisements outrank those of its previous life.
   self_advertisement_.set_sequence(
       static_cast<uint64_t>(absl::ToUnixMillis(scheduler_->Now())));
+  self_advertisement_.set_published_unix_ms(
+      self_advertisement_.start_time_unix_ms());
   state_counts_[v1::MEMBER_STATE_ALIVE] = 1;
   metrics_->members_by_state[v1::MEMBER_STATE_ALIVE]->Set(1);
 }
@@ -312,6 +315,7 @@ void Membership::SetAdvertisement(v1::Advertisement advertisement) {
   advertisement.set_name(options_.name);
   advertisement.set_grpc_address(options_.advertise_address);
   advertisement.set_sequence(self_advertisement_.sequence());
+  advertisement.set_published_unix_ms(self_advertisement_.published_unix_ms());
   if (advertisement.version().empty()) advertisement.set_version(Version());
   if (advertisement.start_time_unix_ms() == 0) {
     advertisement.set_start_time_unix_ms(
@@ -346,8 +350,9 @@ void Membership::PublishLocked() {
                                                    *pending_advertisement_);
   self_advertisement_ = std::move(*pending_advertisement_);
   self_advertisement_.set_sequence(sequence);
-  pending_advertisement_.reset();
   last_publish_ = scheduler_->Now();
+  self_advertisement_.set_published_unix_ms(absl::ToUnixMillis(last_publish_));
+  pending_advertisement_.reset();
   BroadcastLocked(SelfUpdateLocked(), quiet);
   NotifyLocked(SelfStatusLocked());
   if (!quiet) SchedulePushSelfLocked();
@@ -931,6 +936,7 @@ void Membership::ApplyUpdateLocked(const v1::MemberUpdate& update,
     member.incarnation = update.incarnation();
     member.state = v1::MEMBER_STATE_UNSPECIFIED;
     member.last_heard = now;
+    member.advertisement_received = now;
     name_index_[it->first] = names_.size();
     names_.push_back(it->first);
     SetStateLocked(it->first, member, update.state());
@@ -975,6 +981,7 @@ void Membership::ApplyUpdateLocked(const v1::MemberUpdate& update,
     v1::Advertisement previous = std::move(member.advertisement);
     member.advertisement = update.advertisement();
     member.advertisement.set_name(name);
+    member.advertisement_received = now;
     quiet = !changed && OnlyDriftDiffers(previous, member.advertisement);
     changed = true;
   }
@@ -990,6 +997,8 @@ void Membership::ApplyNewsAboutSelfLocked(const v1::MemberUpdate& update) {
   if (update.advertisement().sequence() > self_advertisement_.sequence()) {
     // News from a previous life of this node: outbid it.
     self_advertisement_.set_sequence(update.advertisement().sequence() + 1);
+    self_advertisement_.set_published_unix_ms(
+        absl::ToUnixMillis(scheduler_->Now()));
     changed = true;
   }
   if (update.incarnation() > self_incarnation_ ||
@@ -1210,6 +1219,8 @@ v1::MemberStatus Membership::StatusForLocked(const std::string& name,
   status.set_incarnation(member.incarnation);
   status.set_last_heard_ms_ago(
       absl::ToInt64Milliseconds(scheduler_->Now() - member.last_heard));
+  status.set_advertisement_received_unix_ms(
+      absl::ToUnixMillis(member.advertisement_received));
   return status;
 }
 
@@ -1219,6 +1230,8 @@ v1::MemberStatus Membership::SelfStatusLocked() const {
   status.set_state(leaving_ ? v1::MEMBER_STATE_LEFT : v1::MEMBER_STATE_ALIVE);
   status.set_incarnation(self_incarnation_);
   status.set_last_heard_ms_ago(0);
+  status.set_advertisement_received_unix_ms(
+      self_advertisement_.published_unix_ms());
   return status;
 }
 

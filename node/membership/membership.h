@@ -132,9 +132,10 @@ class Membership {
   void Stop();
 
   // Replaces this node's advertisement. `name` and `grpc_address` are
-  // forced to the options' and `sequence` is assigned here; an empty
-  // `version` or zero `start_time_unix_ms` is filled in (this build, the
-  // time this object was made). Changes are published at most once per
+  // forced to the options', `sequence` and `published_unix_ms` are
+  // assigned here (at publication); an empty `version` or zero
+  // `start_time_unix_ms` is filled in (this build, the time this object
+  // was made). Changes are published at most once per
   // advertisement_min_interval (the last one wins) and spread by gossip.
   void SetAdvertisement(v1::Advertisement advertisement);
 
@@ -165,6 +166,8 @@ class Membership {
     uint64_t incarnation = 0;
     absl::Time state_since;
     absl::Time last_heard;
+    // When this node took in `advertisement` (its current sequence).
+    absl::Time advertisement_received;
     // Lifeguard suspicion; meaningful while state is SUSPECT.
     absl::Time suspect_since;
     uint64_t suspicion_generation = 0;

@@ -286,6 +286,68 @@ TEST(MembershipSimTest, AdvertisementChangeReachesEveryoneQuickly) {
   EXPECT_LT(times[2], absl::Milliseconds(500));  // PRODUCT.md section 8.
 }
 
+// Every member's status says when its advertisement was published (by the
+// owner's clock) and when this node took it in: how long the news took to
+// come, which is what users and the process bench time.
+TEST(MembershipSimTest, StatusTellsWhenAnAdvertisementWasPublishedAndHeard) {
+  SimCluster cluster(16, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(10)), 0);
+  cluster.world().RunFor(absl::Seconds(1));  // Past the rate limit.
+  v1::Advertisement ad;
+  ad.set_cores_donated(4);
+  ad.set_cores_free(2.5);
+  const int64_t published = absl::ToUnixMillis(cluster.world().Now());
+  cluster.node(5).SetAdvertisement(ad);
+  auto self = cluster.node(5).GetMember(cluster.name(5));
+  ASSERT_TRUE(self.has_value());
+  EXPECT_EQ(self->advertisement().published_unix_ms(), published);
+  EXPECT_EQ(self->advertisement_received_unix_ms(), published);
+
+  // Step the clock 1 ms at a time, noting when each node first shows it.
+  std::vector<int64_t> seen_at(static_cast<size_t>(cluster.size()), -1);
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] {
+        bool all = true;
+        for (int i = 0; i < cluster.size(); ++i) {
+          auto member = cluster.node(i).GetMember(cluster.name(5));
+          if (member && member->advertisement().cores_free() == 2.5) {
+            if (seen_at[static_cast<size_t>(i)] < 0) {
+              seen_at[static_cast<size_t>(i)] =
+                  absl::ToUnixMillis(cluster.world().Now());
+            }
+          } else {
+            all = false;
+          }
+        }
+        return all;
+      },
+      absl::Seconds(5), absl::Milliseconds(1)));
+  int later = 0;
+  for (int i = 0; i < cluster.size(); ++i) {
+    auto member = cluster.node(i).GetMember(cluster.name(5));
+    ASSERT_TRUE(member.has_value());
+    EXPECT_EQ(member->advertisement().published_unix_ms(), published) << i;
+    // Taken in at most the 1 ms step before it was first seen.
+    EXPECT_LE(member->advertisement_received_unix_ms(),
+              seen_at[static_cast<size_t>(i)])
+        << i;
+    EXPECT_GE(member->advertisement_received_unix_ms(),
+              seen_at[static_cast<size_t>(i)] - 1)
+        << i;
+    later += member->advertisement_received_unix_ms() > published;
+  }
+  EXPECT_GT(later, 0);  // Gossip takes time: the stamps are not all equal.
+
+  // A refresh with nothing changed publishes nothing and keeps the stamps.
+  cluster.world().RunFor(absl::Seconds(1));
+  cluster.node(5).SetAdvertisement(ad);
+  EXPECT_EQ(cluster.node(5)
+                .GetMember(cluster.name(5))
+                ->advertisement()
+                .published_unix_ms(),
+            published);
+}
+
 TEST(MembershipSimTest, AdvertisementChangesAreRateLimited) {
   SimCluster cluster(8, Defaults(), {}, kSeed);
   ASSERT_GE(Converge(cluster, absl::Seconds(10)), 0);
