@@ -354,7 +354,6 @@ void Membership::PublishLocked() {
   self_advertisement_.set_published_unix_ms(absl::ToUnixMillis(last_publish_));
   pending_advertisement_.reset();
   BroadcastLocked(SelfUpdateLocked(), quiet);
-  NotifyLocked(SelfStatusLocked());
   if (!quiet) SchedulePushSelfLocked();
 }
 
@@ -962,6 +961,7 @@ void Membership::ApplyUpdateLocked(const v1::MemberUpdate& update,
        (member.state == v1::MEMBER_STATE_SUSPECT ||
         member.state == v1::MEMBER_STATE_DEAD));
   bool changed = false;
+  const v1::MemberState state_before = member.state;
   if (newer) {
     member.incarnation = update.incarnation();
     SetStateLocked(name, member, update.state());
@@ -989,7 +989,12 @@ void Membership::ApplyUpdateLocked(const v1::MemberUpdate& update,
   member.last_heard = std::max(member.last_heard, now);
   if (rebroadcast)
     BroadcastLocked(UpdateForLocked(name, member, update.from()), quiet);
-  if (listener_) NotifyLocked(StatusForLocked(name, member));
+  // Advertisements change every few seconds on every member (load, free
+  // cores): waking the listener's thread for each would cost an idle node
+  // more than its probes.
+  if (listener_ && member.state != state_before) {
+    NotifyLocked(StatusForLocked(name, member));
+  }
 }
 
 void Membership::ApplyNewsAboutSelfLocked(const v1::MemberUpdate& update) {
@@ -1018,7 +1023,6 @@ void Membership::ApplyNewsAboutSelfLocked(const v1::MemberUpdate& update) {
   }
   if (!changed) return;
   BroadcastLocked(SelfUpdateLocked());
-  NotifyLocked(SelfStatusLocked());
 }
 
 void Membership::PushSelf() {

@@ -96,9 +96,10 @@ absl::Status ValidateMembershipOptions(const MembershipOptions& options);
 
 class Membership {
  public:
-  // Called once per change of a member's state or advertisement (self
-  // included), on the scheduler's thread, with no lock held. It may call
-  // Snapshot() and other const methods; it must not block.
+  // Called once per change of a member's state (a new member included;
+  // this node only when it leaves), not for advertisement changes, on the
+  // scheduler's thread, with no lock held. It may call Snapshot() and other
+  // const methods; it must not block.
   using Listener = std::function<void(const v1::MemberStatus& member)>;
 
   Membership(MembershipOptions options, std::unique_ptr<Transport> transport,

@@ -1,6 +1,7 @@
 // Deterministic simulations of the membership protocol: many nodes, one
 // simulated clock, an in-memory network. No sleeps; each test takes
 // milliseconds to a few seconds of real time.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -346,6 +347,42 @@ TEST(MembershipSimTest, StatusTellsWhenAnAdvertisementWasPublishedAndHeard) {
                 ->advertisement()
                 .published_unix_ms(),
             published);
+}
+
+// The listener hears of state changes only: advertisements change every
+// few seconds on every member, and waking the listener's thread for each
+// would cost an idle node more than its probes.
+TEST(MembershipSimTest, ListenerHearsStateChangesNotAdvertisements) {
+  SimCluster cluster(6, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(10)), 0);
+  std::vector<v1::MemberStatus> heard;
+  cluster.node(0).SetListener(
+      [&](const v1::MemberStatus& member) { heard.push_back(member); });
+  v1::Advertisement ad;
+  ad.set_cores_donated(4);
+  ad.set_cores_free(1);
+  cluster.node(2).SetAdvertisement(ad);
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] {
+        return cluster.node(0).GetMember("node-2")->advertisement().cores_free() ==
+               1;
+      },
+      absl::Seconds(5)));
+  cluster.world().RunFor(absl::Seconds(1));
+  EXPECT_TRUE(heard.empty());
+
+  cluster.Crash(4);
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] {
+        return std::any_of(heard.begin(), heard.end(), [](const auto& m) {
+          return m.advertisement().name() == "node-4" &&
+                 m.state() == v1::MEMBER_STATE_DEAD;
+        });
+      },
+      absl::Seconds(30)));
+  for (const v1::MemberStatus& member : heard) {
+    EXPECT_EQ(member.advertisement().name(), "node-4");
+  }
 }
 
 TEST(MembershipSimTest, AdvertisementChangesAreRateLimited) {
