@@ -128,16 +128,21 @@ size_t Dispatcher::channel_count() const {
 void Dispatcher::Run() {
   std::vector<std::shared_ptr<WorkChannel>> dropped;
   while (true) {
+    // Read before the wait: work that arrives after this sets wake_.
+    const bool no_work = jobs_.PendingTasks() == 0;
     {
       absl::MutexLock lock(&mu_);
       const auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return wake_ || stopping_;
       };
       // With no channel open, nothing changes until work arrives (which
-      // wakes us): an idle origin wakes once a second, not every tick.
-      mu_.AwaitWithTimeout(absl::Condition(&woken), channels_.empty()
-                                                        ? absl::Seconds(1)
-                                                        : options_.tick);
+      // wakes us): an idle origin sleeps until then, and one whose tasks
+      // wait for a worker to appear looks once a second, not every tick.
+      absl::Duration wait = options_.tick;
+      if (channels_.empty()) {
+        wait = no_work ? absl::InfiniteDuration() : absl::Seconds(1);
+      }
+      mu_.AwaitWithTimeout(absl::Condition(&woken), wait);
       if (stopping_) return;
       wake_ = false;
       // Channels that reported closed are dropped here, not in their own
