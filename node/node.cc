@@ -307,6 +307,18 @@ absl::Status Node::StartServing() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  // gRPC's bandwidth-delay probe sends an HTTP/2 ping after data arrives
+  // on a connection (one every few seconds at most, per connection), and
+  // every peer probes us over a connection of its own: with the gossip
+  // channels' probe (grpc_transport.cc), the pings, their acks and timers
+  // were a third of an idle node's wakeups in a 16-node grid (32 a second
+  // against 21 without; bench/gossip/idle_threads.sh). We receive probes,
+  // task bundles and submissions; without the probe, our receive windows
+  // no longer grow with the measured bandwidth-delay product, and 48
+  // submitted 1 MiB inputs went through no slower over loopback
+  // (`grid_bench --only=inputs`). Results flow to the origin's work
+  // channels, which keep the probe.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.SetMaxReceiveMessageSize(max_bytes);
   builder.SetMaxSendMessageSize(max_bytes);
   builder.RegisterService(jobs_service_.get());

@@ -160,6 +160,9 @@ class GrpcTransport final : public Transport {
     // One channel per member: channelz's per-channel counters and trace
     // buffer are memory nobody reads (see node.cc).
     args.SetInt(GRPC_ARG_ENABLE_CHANNELZ, 0);
+    // Gossip messages are small: the bandwidth-delay probe would only add
+    // an HTTP/2 ping round after each (see node.cc).
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     Peer& peer = peers_[address];
     peer.channel =
         grpc::CreateCustomChannel(address, options_.credentials, args);
