@@ -385,6 +385,61 @@ TEST(MembershipSimTest, ListenerHearsStateChangesNotAdvertisements) {
   }
 }
 
+// Load and free memory drift on every node all the time, and each node
+// refreshes them every few seconds: that news rides on the probes sent
+// anyway, never makes messages of its own, and still reaches everyone.
+TEST(MembershipSimTest, DriftRidesOnProbesAndReachesEveryone) {
+  SimCluster cluster(64, Defaults(), {}, kSeed);
+  ASSERT_GE(Converge(cluster, absl::Seconds(20)), 0);
+  cluster.world().RunFor(absl::Seconds(20));  // Join news spent.
+  auto sent = [&](const char* metric) {
+    double total = 0;
+    for (int i = 0; i < cluster.size(); ++i) {
+      total += Metric(cluster.registry(i), metric, "sent");
+    }
+    return total;
+  };
+  auto messages_sent = [&] { return sent("peergrid_gossip_messages_total"); };
+  auto bytes_sent = [&] { return sent("peergrid_gossip_bytes_total"); };
+  const absl::Duration window = absl::Seconds(10);
+  double before = messages_sent();
+  cluster.world().RunFor(window);
+  const double idle_messages = messages_sent() - before;
+
+  before = messages_sent();
+  const double bytes_before = bytes_sent();
+  const absl::Time start = cluster.world().Now();
+  for (int i = 0; i < cluster.size(); ++i) {
+    v1::Advertisement ad =
+        cluster.node(i).GetMember(cluster.name(i))->advertisement();
+    ad.set_load_average(0.25 + i);
+    ad.set_memory_free_bytes(1000000 + static_cast<uint64_t>(i));
+    cluster.node(i).SetAdvertisement(ad);
+  }
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] {
+        for (int i = 0; i < cluster.size(); ++i) {
+          for (const v1::MemberStatus& member : cluster.node(i).Snapshot()) {
+            const std::string& name = member.advertisement().name();
+            const int subject = std::atoi(name.c_str() + name.find('-') + 1);
+            if (member.advertisement().load_average() != 0.25 + subject) {
+              return false;
+            }
+          }
+        }
+        return true;
+      },
+      window));
+  std::printf(
+      "64 nodes: everyone's drift reached everyone in %s, %.0f KB sent\n",
+      absl::FormatDuration(cluster.world().Now() - start).c_str(),
+      (bytes_sent() - bytes_before) / 1000);
+  cluster.world().RunFor(window - (cluster.world().Now() - start));
+  const double drift_messages = messages_sent() - before;
+  // Probes, acks and the odd push-pull, as when idle: no gossip of its own.
+  EXPECT_LE(drift_messages, idle_messages * 1.1 + 10);
+}
+
 TEST(MembershipSimTest, AdvertisementChangesAreRateLimited) {
   SimCluster cluster(8, Defaults(), {}, kSeed);
   ASSERT_GE(Converge(cluster, absl::Seconds(10)), 0);
