@@ -7,9 +7,12 @@
 // task starting, come without a poke) and coalesces pokes; once they are
 // still it sleeps until the next poke. Every `refresh` it publishes in any
 // case, with fresh load and free memory (read from /proc): those drift all
-// the time and gossiping each wobble would flood the grid. An idle node
-// thus wakes this thread once per `refresh`. The membership rate-limits
-// publication further.
+// the time and gossiping each wobble would flood the grid. The default, 15 s,
+// is a quarter of the 1-minute load average's own time constant; every
+// refresh that changes something reaches every member, and at 5 s the
+// drift of 64 nodes sharing one machine cost each of them about a tenth
+// of its idle CPU. An idle node thus wakes this thread once per `refresh`.
+// The membership rate-limits publication further.
 //
 // Threading: owns one thread, which calls `figures`, `build` and `publish`;
 // all three must be thread-safe and must not block for long. Poke() is
@@ -52,7 +55,7 @@ class Advertiser {
   // Publishes once at once, then runs until destroyed.
   Advertiser(FiguresFn figures, BuildFn build, PublishFn publish,
              absl::Duration interval = absl::Milliseconds(50),
-             absl::Duration refresh = absl::Seconds(5));
+             absl::Duration refresh = absl::Seconds(15));
   ~Advertiser();
   Advertiser(const Advertiser&) = delete;
   Advertiser& operator=(const Advertiser&) = delete;

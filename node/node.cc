@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <filesystem>
 #include <utility>
@@ -269,8 +270,13 @@ absl::Status Node::StartServing() {
     response.set_self(name_);
     for (v1::MemberStatus& member : membership_->Snapshot()) {
       if (member.advertisement().name() == name_) {
-        // This node's own line is current, not as last gossiped.
-        *member.mutable_advertisement() = CurrentAdvertisement();
+        // This node's own line is current, not as last gossiped; its
+        // sequence and stamp are those of the last publication.
+        v1::Advertisement current = CurrentAdvertisement();
+        current.set_sequence(member.advertisement().sequence());
+        current.set_published_unix_ms(
+            member.advertisement().published_unix_ms());
+        *member.mutable_advertisement() = std::move(current);
       }
       *response.add_members() = std::move(member);
     }
@@ -458,8 +464,13 @@ v1::Advertisement Node::CurrentAdvertisement() const {
   const worker::Worker::Stats stats = worker_->stats();
   ad.set_tasks_running(static_cast<uint32_t>(stats.running));
   ad.set_tasks_queued(static_cast<uint32_t>(stats.queued));
-  ad.set_load_average(LoadAverage1m());
-  ad.set_memory_free_bytes(MemoryAvailableBytes());
+  // Load and free memory drift all the time, and every change is spread to
+  // every member, which parses and applies it. Rounded to what anyone
+  // reads them at (status prints the load with two decimals), they change
+  // when something happens on the machine rather than at every refresh.
+  constexpr uint64_t kMemoryStep = uint64_t{64} << 20;
+  ad.set_load_average(std::round(LoadAverage1m() * 20) / 20);
+  ad.set_memory_free_bytes(MemoryAvailableBytes() / kMemoryStep * kMemoryStep);
   return ad;
 }
 

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cmath>
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -25,6 +28,16 @@ std::unique_ptr<NodeProcess> StartNode(std::vector<std::string> flags,
       NodeProcess::Start(std::move(flags), host);
   EXPECT_TRUE(node.ok()) << node.status();
   return node.ok() ? std::move(*node) : nullptr;
+}
+
+// Asks `node` for the grid as it sees it; false when the call fails.
+bool GetClusterStatus(const NodeProcess& node,
+                      v1::ClusterStatusResponse* response) {
+  auto stub = v1::Jobs::NewStub(grpc::CreateChannel(
+      node.grpc_address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  return stub->ClusterStatus(&context, v1::ClusterStatusRequest(), response)
+      .ok();
 }
 
 TEST(NodeProcessTest, StartLineGivesTheBoundAddresses) {
@@ -123,6 +136,26 @@ TEST_P(StopSignalTest, NodeExitsZeroWithinTwoSeconds) {
 
 INSTANTIATE_TEST_SUITE_P(TermAndInt, StopSignalTest,
                          ::testing::Values(SIGTERM, SIGINT));
+
+// Load and free memory are gossiped to every member whenever they change,
+// so the node rounds them to what anyone reads them at; and its own entry
+// says when its advertisement was published.
+TEST(NodeProcessTest, AdvertisesLoadAndMemoryRounded) {
+  auto node = StartNode({"--cores=1"});
+  ASSERT_NE(node, nullptr);
+  v1::ClusterStatusResponse response;
+  ASSERT_TRUE(GetClusterStatus(*node, &response));
+  ASSERT_GE(response.members_size(), 1);
+  const v1::MemberStatus& self = response.members(0);
+  const v1::Advertisement& ad = self.advertisement();
+  EXPECT_GT(ad.memory_free_bytes(), 0u);
+  EXPECT_EQ(ad.memory_free_bytes() % (uint64_t{64} << 20), 0u);
+  const double twentieths = ad.load_average() * 20;
+  EXPECT_NEAR(twentieths, std::round(twentieths), 1e-6) << ad.load_average();
+  EXPECT_GT(ad.published_unix_ms(), 0);
+  EXPECT_LE(ad.published_unix_ms(), absl::ToUnixMillis(absl::Now()));
+  EXPECT_EQ(self.advertisement_received_unix_ms(), ad.published_unix_ms());
+}
 
 TEST(NodeProcessTest, StopsWithinTwoSecondsWhileAClientStaysConnected) {
   auto node = StartNode({});
