@@ -4,7 +4,8 @@
 #   bench/gossip/idle_threads.sh [N] [SECONDS] [NODE FLAG...]
 #
 # Starts N `peergrid node`s (default 16) on 127.0.0.2, 127.0.0.3, ..., all
-# joined through the first, lets them settle for 10 s, then watches an idle
+# joined through the first, 0.1 s apart (64 start-ups at once saturate the
+# 2 cores for seconds), lets them settle for 10 s, then watches an idle
 # window of SECONDS (default 30). It prints, for the first node, each
 # thread's CPU (from /proc/PID/task/TID/schedstat: the scheduler's own
 # nanosecond accounting, finer than the utime/stime ticks of
@@ -41,6 +42,7 @@ for i in $(seq 1 "$N"); do
     --listen=127.0.0.$(( i + 1 )):7700 --metrics=127.0.0.$(( i + 1 )):0 --cores=1 \
     --name=idle-$i "${join[@]}" "$@" >"$LOGS/$i.out" 2>"$LOGS/$i.err" &
   WRAPPERS+=($!)
+  sleep 0.1
 done
 sleep "$SETTLE"
 
