@@ -990,8 +990,8 @@ void Membership::ApplyUpdateLocked(const v1::MemberUpdate& update,
   if (rebroadcast)
     BroadcastLocked(UpdateForLocked(name, member, update.from()), quiet);
   // Advertisements change every few seconds on every member (load, free
-  // cores): waking the listener's thread for each would cost an idle node
-  // more than its probes.
+  // cores): waking the listener's thread for each would wake an idle node
+  // of a large grid several times a second for nothing it listens to.
   if (listener_ && member.state != state_before) {
     NotifyLocked(StatusForLocked(name, member));
   }

@@ -351,7 +351,7 @@ TEST(MembershipSimTest, StatusTellsWhenAnAdvertisementWasPublishedAndHeard) {
 
 // The listener hears of state changes only: advertisements change every
 // few seconds on every member, and waking the listener's thread for each
-// would cost an idle node more than its probes.
+// would wake an idle node of a large grid several times a second.
 TEST(MembershipSimTest, ListenerHearsStateChangesNotAdvertisements) {
   SimCluster cluster(6, Defaults(), {}, kSeed);
   ASSERT_GE(Converge(cluster, absl::Seconds(10)), 0);
