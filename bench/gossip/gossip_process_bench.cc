@@ -630,6 +630,18 @@ struct RunResult {
   int start_false_deaths = 0;
 };
 
+// The member of `view` that carries the advertisement change, with its
+// name; nullptr when none does.
+const MemberView* ChangedMember(const View& view, std::string* name) {
+  for (const auto& [member_name, m] : view) {
+    if (m.changed) {
+      *name = member_name;
+      return &m;
+    }
+  }
+  return nullptr;
+}
+
 // peergrid: from the changed advertisement's publication until the last
 // process took it in, by the processes' stamps, given the member as each
 // process first showed it; -1 without stamps (Serf). A drift refresh may
@@ -648,8 +660,7 @@ double StampedSpread(const std::map<int, MemberView>& seen) {
   std::cerr << absl::StrFormat(
       "  stamped: half the processes had it after %d ms, 90%% after %d ms, "
       "all after %d ms\n",
-      delays[delays.size() / 2], delays[delays.size() * 9 / 10],
-      delays.back());
+      delays[delays.size() / 2], delays[delays.size() * 9 / 10], delays.back());
   return static_cast<double>(received - published) / 1000.0;
 }
 
@@ -727,13 +738,12 @@ bool Run(Cluster& c, int n, RunResult& r) {
   // line is read live, ahead of its publication).
   std::map<int, MemberView> change_seen;
   auto sees_change = [&](int i, const View& v) {
-    for (const auto& [name, m] : v) {
-      if (m.changed) {
-        if (name != c.Name(i)) change_seen.emplace(i, m);
-        return true;
-      }
+    std::string name;
+    const MemberView* changed = ChangedMember(v, &name);
+    if (changed != nullptr && name != c.Name(i)) {
+      change_seen.emplace(i, *changed);
     }
-    return false;
+    return changed != nullptr;
   };
   if (!WaitAll(c, all, sees_change, &when)) {
     std::cerr << "the change did not reach all\n";
@@ -751,10 +761,8 @@ bool Run(Cluster& c, int n, RunResult& r) {
   when.clear();
   // peergrid: wait for the cancelled task's end to settle everywhere.
   auto settled = [&](int, const View& v) {
-    for (const auto& [name, m] : v) {
-      if (m.changed) return false;
-    }
-    return true;
+    std::string name;
+    return ChangedMember(v, &name) == nullptr;
   };
   if (dynamic_cast<PeergridCluster*>(&c) != nullptr) {
     WaitAll(c, all, settled, &when);
@@ -893,25 +901,26 @@ int Main() {
         cluster->StopAll();
         std::cerr << absl::StrFormat(
             "%s N=%d run %d: %s converge %.3f s (%d seen dead), change %.3f s "
-            "(%.3f s from trigger, stamped %.3f s, %.3f s unpolled), dead first "
-            "%.2f s all %.2f s, false %d, rss %.1f MB (anon %.1f), idle cpu "
-            "%.3f%%\n",
+            "(%.3f s from trigger, stamped %.3f s, %.3f s unpolled), dead "
+            "first %.2f s all %.2f s, false %d, rss %.1f MB (anon %.1f), "
+            "idle cpu %.3f%%\n",
             system, n, k, ok ? "ok" : "FAILED", r.converge,
             r.start_false_deaths, r.change, r.change_from_trigger,
-            r.change_stamped, r.change_stamped_quiet, r.dead_first,
-            r.dead_all, r.false_positives, r.rss_mb, r.anon_mb, r.idle_cpu_pct);
+            r.change_stamped, r.change_stamped_quiet, r.dead_first, r.dead_all,
+            r.false_positives, r.rss_mb, r.anon_mb, r.idle_cpu_pct);
         if (ok) row.runs.push_back(r);
       }
       rows.push_back(std::move(row));
     }
   }
-  std::cout << "| system | N | all see all alive | false deaths while starting "
-               "| change to all, polled: from its own node "
-               "| from the trigger | change to all, by the nodes' stamps: polled "
-               "| unpolled | dead: first "
-               "| dead: all | false deaths under CPU load | RSS (anonymous) "
-               "| idle CPU per process | runs |\n"
-               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  std::cout
+      << "| system | N | all see all alive | false deaths while starting "
+         "| change to all, polled: from its own node "
+         "| from the trigger | change to all, by the nodes' stamps: polled "
+         "| unpolled | dead: first "
+         "| dead: all | false deaths under CPU load | RSS (anonymous) "
+         "| idle CPU per process | runs |\n"
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const Row& row : rows) {
     auto med = [&](double RunResult::*field) {
       std::vector<double> v;

@@ -364,8 +364,10 @@ TEST(MembershipSimTest, ListenerHearsStateChangesNotAdvertisements) {
   cluster.node(2).SetAdvertisement(ad);
   ASSERT_TRUE(cluster.world().RunUntilTrue(
       [&] {
-        return cluster.node(0).GetMember("node-2")->advertisement().cores_free() ==
-               1;
+        return cluster.node(0)
+                   .GetMember("node-2")
+                   ->advertisement()
+                   .cores_free() == 1;
       },
       absl::Seconds(5)));
   cluster.world().RunFor(absl::Seconds(1));
