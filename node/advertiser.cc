@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
-#include "node/common/thread_name.h"
+#include "common/thread_name.h"
 
 namespace peergrid {
 Advertiser::Advertiser(FiguresFn figures, BuildFn build, PublishFn publish,

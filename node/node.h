@@ -22,7 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "node/membership/membership.h"
+#include "membership/membership.h"
 #include "proto/advertisement.pb.h"
 #include "worker/worker.h"
 

@@ -6,8 +6,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "node/common/log.h"
-#include "node/common/thread_name.h"
+#include "common/log.h"
+#include "common/thread_name.h"
 
 namespace peergrid::scheduler {
 

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "node/common/log.h"
+#include "common/log.h"
 #include "scheduler/metrics.h"
 
 namespace peergrid::scheduler {

@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "node/common/log.h"
-#include "node/common/thread_name.h"
+#include "common/log.h"
+#include "common/thread_name.h"
 
 namespace peergrid::worker {
 

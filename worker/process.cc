@@ -17,7 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "node/common/thread_name.h"
+#include "common/thread_name.h"
 
 namespace peergrid::worker {
 namespace {

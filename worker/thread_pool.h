@@ -12,13 +12,13 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "node/common/thread_name.h"
+#include "common/thread_name.h"
 
 namespace peergrid::worker {
 
 class ThreadPool {
  public:
-  // `name` names the threads (see node/common/thread_name.h).
+  // `name` names the threads (see common/thread_name.h).
   ThreadPool(int threads, absl::string_view name) {
     for (int i = 0; i < threads; ++i) {
       threads_.emplace_back([this, name = std::string(name)] {

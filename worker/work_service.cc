@@ -12,7 +12,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "node/common/log.h"
+#include "common/log.h"
 #include "worker/blob_fetcher.h"
 
 namespace peergrid::worker {

@@ -16,7 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
-#include "node/common/log.h"
+#include "common/log.h"
 #include "worker/blob_cache.h"
 #include "worker/donation.h"
 #include "worker/executor.h"

@@ -19,7 +19,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "node/common/log.h"
+#include "common/log.h"
 #include "tests/membership/sim.h"
 
 ABSL_FLAG(int, runs, 5, "Seeded runs per size; medians are reported.");

@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "node/cli/command.h"
-#include "node/common/version.h"
+#include "common/version.h"
 
 namespace peergrid::cli {
 namespace {

@@ -14,8 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "node/cli/command.h"
-#include "node/common/log.h"
-#include "node/common/version.h"
+#include "common/log.h"
+#include "common/version.h"
 #include "node/node.h"
 #include "worker/worker.h"
 

@@ -3,7 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/cli/command.h"
-#include "node/common/version.h"
+#include "common/version.h"
 
 namespace peergrid::cli {
 namespace {

@@ -1,4 +1,4 @@
-#include "node/membership/broadcast_queue.h"
+#include "membership/broadcast_queue.h"
 
 #include "gtest/gtest.h"
 

@@ -14,9 +14,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "node/membership/grpc_transport.h"
-#include "node/membership/membership.h"
-#include "node/membership/membership_service.h"
+#include "membership/grpc_transport.h"
+#include "membership/membership.h"
+#include "membership/membership_service.h"
 
 namespace peergrid {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "node/membership/membership.h"
+#include "membership/membership.h"
 #include "tests/membership/sim.h"
 
 namespace peergrid {

@@ -16,9 +16,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
-#include "node/membership/membership.h"
-#include "node/membership/scheduler.h"
-#include "node/membership/transport.h"
+#include "membership/membership.h"
+#include "membership/scheduler.h"
+#include "membership/transport.h"
 
 namespace peergrid {
 

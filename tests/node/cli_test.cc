@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "node/common/version.h"
+#include "common/version.h"
 #include "tests/testing/subprocess.h"
 
 namespace peergrid::testing {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "node/common/machine.h"
+#include "common/machine.h"
 #include "node/node.h"
 
 namespace peergrid {

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "node/common/version.h"
+#include "common/version.h"
 #include "proto/jobs.grpc.pb.h"
 
 namespace peergrid::testing {

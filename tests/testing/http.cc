@@ -11,7 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "node/common/address.h"
+#include "common/address.h"
 
 namespace peergrid::testing {
 

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "node/common/address.h"
+#include "common/address.h"
 #include "proto/jobs.grpc.pb.h"
 #include "tests/testing/eventually.h"
 

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "node/common/log.h"
+#include "common/log.h"
 #include "tests/worker/test_util.h"
 
 namespace peergrid::worker {

@@ -1,4 +1,4 @@
-#include "node/common/version.h"
+#include "common/version.h"
 
 namespace peergrid {
 

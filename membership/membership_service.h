@@ -1,11 +1,11 @@
 // The peergrid.v1.Membership gRPC service: thin handlers that hand each
 // message to a Membership. Register it on the node's grpc::ServerBuilder.
-#ifndef PEERGRID_NODE_MEMBERSHIP_MEMBERSHIP_SERVICE_H_
-#define PEERGRID_NODE_MEMBERSHIP_MEMBERSHIP_SERVICE_H_
+#ifndef PEERGRID_MEMBERSHIP_MEMBERSHIP_SERVICE_H_
+#define PEERGRID_MEMBERSHIP_MEMBERSHIP_SERVICE_H_
 
 #include <atomic>
 
-#include "node/membership/membership.h"
+#include "membership/membership.h"
 #include "proto/membership.grpc.pb.h"
 
 namespace peergrid {
@@ -41,4 +41,4 @@ class MembershipService final : public v1::Membership::CallbackService {
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_MEMBERSHIP_MEMBERSHIP_SERVICE_H_
+#endif  // PEERGRID_MEMBERSHIP_MEMBERSHIP_SERVICE_H_

@@ -1,4 +1,4 @@
-#include "node/common/thread_name.h"
+#include "common/thread_name.h"
 
 #include <pthread.h>
 

@@ -1,6 +1,6 @@
 // The version of this build, from the top-level CMake project().
-#ifndef PEERGRID_NODE_COMMON_VERSION_H_
-#define PEERGRID_NODE_COMMON_VERSION_H_
+#ifndef PEERGRID_COMMON_VERSION_H_
+#define PEERGRID_COMMON_VERSION_H_
 
 namespace peergrid {
 
@@ -8,4 +8,4 @@ const char* Version();
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_COMMON_VERSION_H_
+#endif  // PEERGRID_COMMON_VERSION_H_

@@ -1,11 +1,11 @@
 // The production Transport: the peergrid.v1.Membership gRPC service of each
 // peer, called with gRPC's callback API on one cached channel per address.
-#ifndef PEERGRID_NODE_MEMBERSHIP_GRPC_TRANSPORT_H_
-#define PEERGRID_NODE_MEMBERSHIP_GRPC_TRANSPORT_H_
+#ifndef PEERGRID_MEMBERSHIP_GRPC_TRANSPORT_H_
+#define PEERGRID_MEMBERSHIP_GRPC_TRANSPORT_H_
 
 #include <memory>
 
-#include "node/membership/transport.h"
+#include "membership/transport.h"
 
 namespace grpc {
 class ChannelCredentials;
@@ -30,4 +30,4 @@ std::unique_ptr<Transport> NewGrpcTransport(GrpcTransportOptions options);
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_MEMBERSHIP_GRPC_TRANSPORT_H_
+#endif  // PEERGRID_MEMBERSHIP_GRPC_TRANSPORT_H_

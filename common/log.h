@@ -4,8 +4,8 @@
 // look like "2026-11-25T08:47:04.123Z I message" and are written whole, so
 // that lines from different threads never interleave. All functions are
 // thread-safe; the level is a process-wide setting made once at start-up.
-#ifndef PEERGRID_NODE_COMMON_LOG_H_
-#define PEERGRID_NODE_COMMON_LOG_H_
+#ifndef PEERGRID_COMMON_LOG_H_
+#define PEERGRID_COMMON_LOG_H_
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
@@ -46,4 +46,4 @@ void LogError(const absl::FormatSpec<Args...>& format, const Args&... args) {
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_COMMON_LOG_H_
+#endif  // PEERGRID_COMMON_LOG_H_

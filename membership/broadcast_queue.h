@@ -1,8 +1,8 @@
 // The queue of membership news waiting to be piggybacked (SWIM's
 // dissemination component, as memberlist's TransmitLimitedQueue). Not
 // thread-safe: Membership guards it with its own mutex.
-#ifndef PEERGRID_NODE_MEMBERSHIP_BROADCAST_QUEUE_H_
-#define PEERGRID_NODE_MEMBERSHIP_BROADCAST_QUEUE_H_
+#ifndef PEERGRID_MEMBERSHIP_BROADCAST_QUEUE_H_
+#define PEERGRID_MEMBERSHIP_BROADCAST_QUEUE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -53,4 +53,4 @@ class BroadcastQueue {
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_MEMBERSHIP_BROADCAST_QUEUE_H_
+#endif  // PEERGRID_MEMBERSHIP_BROADCAST_QUEUE_H_

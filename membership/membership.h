@@ -15,8 +15,8 @@
 // never block: all state sits behind one mutex that is never held while
 // calling out. Stop() and Leave() must not be called from a listener or
 // from a transport or scheduler thread.
-#ifndef PEERGRID_NODE_MEMBERSHIP_MEMBERSHIP_H_
-#define PEERGRID_NODE_MEMBERSHIP_MEMBERSHIP_H_
+#ifndef PEERGRID_MEMBERSHIP_MEMBERSHIP_H_
+#define PEERGRID_MEMBERSHIP_MEMBERSHIP_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -34,9 +34,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
-#include "node/membership/broadcast_queue.h"
-#include "node/membership/scheduler.h"
-#include "node/membership/transport.h"
+#include "membership/broadcast_queue.h"
+#include "membership/scheduler.h"
+#include "membership/transport.h"
 #include "proto/jobs.pb.h"
 #include "proto/membership.pb.h"
 
@@ -346,4 +346,4 @@ class Membership {
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_MEMBERSHIP_MEMBERSHIP_H_
+#endif  // PEERGRID_MEMBERSHIP_MEMBERSHIP_H_

@@ -1,7 +1,7 @@
 // Facts about this machine that a node advertises, read from /proc.
 // Each call reads afresh; all are thread-safe and cheap (one small file).
-#ifndef PEERGRID_NODE_COMMON_MACHINE_H_
-#define PEERGRID_NODE_COMMON_MACHINE_H_
+#ifndef PEERGRID_COMMON_MACHINE_H_
+#define PEERGRID_COMMON_MACHINE_H_
 
 #include <cstdint>
 #include <string>
@@ -19,4 +19,4 @@ std::string HostName();
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_COMMON_MACHINE_H_
+#endif  // PEERGRID_COMMON_MACHINE_H_

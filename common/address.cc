@@ -1,4 +1,4 @@
-#include "node/common/address.h"
+#include "common/address.h"
 
 #include <arpa/inet.h>
 

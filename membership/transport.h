@@ -3,8 +3,8 @@
 //
 // Production uses gRPC (grpc_transport.h); tests use an in-memory network
 // that can delay, drop and partition messages (tests/membership/sim.h).
-#ifndef PEERGRID_NODE_MEMBERSHIP_TRANSPORT_H_
-#define PEERGRID_NODE_MEMBERSHIP_TRANSPORT_H_
+#ifndef PEERGRID_MEMBERSHIP_TRANSPORT_H_
+#define PEERGRID_MEMBERSHIP_TRANSPORT_H_
 
 #include <functional>
 #include <string>
@@ -53,4 +53,4 @@ class Transport {
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_MEMBERSHIP_TRANSPORT_H_
+#endif  // PEERGRID_MEMBERSHIP_TRANSPORT_H_

@@ -1,4 +1,4 @@
-#include "node/common/log.h"
+#include "common/log.h"
 
 #include <atomic>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "node/membership/scheduler.h"
+#include "membership/scheduler.h"
 
 #include <algorithm>
 #include <string>
@@ -8,7 +8,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "node/common/thread_name.h"
+#include "common/thread_name.h"
 
 namespace peergrid {
 namespace {

@@ -3,8 +3,8 @@
 // The protocol core reads the time and arms timers only through this
 // interface, so that tests run hundreds of nodes on one simulated clock
 // (tests/membership/sim.h) and production runs them on one real thread.
-#ifndef PEERGRID_NODE_MEMBERSHIP_SCHEDULER_H_
-#define PEERGRID_NODE_MEMBERSHIP_SCHEDULER_H_
+#ifndef PEERGRID_MEMBERSHIP_SCHEDULER_H_
+#define PEERGRID_MEMBERSHIP_SCHEDULER_H_
 
 #include <functional>
 #include <memory>
@@ -37,4 +37,4 @@ std::unique_ptr<Scheduler> NewThreadScheduler(absl::string_view name);
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_MEMBERSHIP_SCHEDULER_H_
+#endif  // PEERGRID_MEMBERSHIP_SCHEDULER_H_

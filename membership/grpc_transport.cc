@@ -1,4 +1,4 @@
-#include "node/membership/grpc_transport.h"
+#include "membership/grpc_transport.h"
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/client_callback.h>

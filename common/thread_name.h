@@ -1,7 +1,7 @@
 // Names the calling thread, so that `top -H`, `ps -L`, perf and gdb show
 // which part of the node burns CPU (every thread is "peergrid" otherwise).
-#ifndef PEERGRID_NODE_COMMON_THREAD_NAME_H_
-#define PEERGRID_NODE_COMMON_THREAD_NAME_H_
+#ifndef PEERGRID_COMMON_THREAD_NAME_H_
+#define PEERGRID_COMMON_THREAD_NAME_H_
 
 #include "absl/strings/string_view.h"
 
@@ -13,4 +13,4 @@ void SetCurrentThreadName(absl::string_view name);
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_COMMON_THREAD_NAME_H_
+#endif  // PEERGRID_COMMON_THREAD_NAME_H_

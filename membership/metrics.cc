@@ -1,4 +1,4 @@
-#include "node/membership/metrics.h"
+#include "membership/metrics.h"
 
 #include <string>
 

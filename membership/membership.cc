@@ -1,4 +1,4 @@
-#include "node/membership/membership.h"
+#include "membership/membership.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -10,10 +10,10 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "node/common/address.h"
-#include "node/common/log.h"
-#include "node/common/version.h"
-#include "node/membership/metrics.h"
+#include "common/address.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "membership/metrics.h"
 
 namespace peergrid {
 namespace {

@@ -1,6 +1,6 @@
 // HOST:PORT addresses as given on the command line and gossiped to peers.
-#ifndef PEERGRID_NODE_COMMON_ADDRESS_H_
-#define PEERGRID_NODE_COMMON_ADDRESS_H_
+#ifndef PEERGRID_COMMON_ADDRESS_H_
+#define PEERGRID_COMMON_ADDRESS_H_
 
 #include <cstdint>
 #include <string>
@@ -32,4 +32,4 @@ bool IsWildcardHost(absl::string_view host);
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_COMMON_ADDRESS_H_
+#endif  // PEERGRID_COMMON_ADDRESS_H_

@@ -1,4 +1,4 @@
-#include "node/membership/membership_service.h"
+#include "membership/membership_service.h"
 
 #include <grpcpp/support/server_callback.h>
 

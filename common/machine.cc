@@ -1,4 +1,4 @@
-#include "node/common/machine.h"
+#include "common/machine.h"
 
 #include <unistd.h>
 

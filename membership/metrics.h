@@ -1,6 +1,6 @@
-// Prometheus metrics of one Membership (private to node/membership).
-#ifndef PEERGRID_NODE_MEMBERSHIP_METRICS_H_
-#define PEERGRID_NODE_MEMBERSHIP_METRICS_H_
+// Prometheus metrics of one Membership (private to membership).
+#ifndef PEERGRID_MEMBERSHIP_METRICS_H_
+#define PEERGRID_MEMBERSHIP_METRICS_H_
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -41,4 +41,4 @@ struct MembershipMetrics {
 
 }  // namespace peergrid
 
-#endif  // PEERGRID_NODE_MEMBERSHIP_METRICS_H_
+#endif  // PEERGRID_MEMBERSHIP_METRICS_H_
