@@ -1,10 +1,14 @@
 // Gossip membership: who is in the grid, in which state, advertising what.
+// This is the part's public header; everything else under membership/ is
+// its implementation, except the seams a caller provides (transport.h,
+// scheduler.h) and the gRPC service that feeds it (membership_service.h).
 //
 // SWIM failure detection with Lifeguard's refinements (local health,
 // suspicion timeouts that shrink with independent confirmations, buddy
 // probes), piggybacked dissemination, and periodic push-pull anti-entropy,
 // which is also how a node joins. docs/membership.md describes the protocol
-// and the tunables.
+// and the tunables. Membership knows nothing of jobs: others read its table
+// through Snapshot() or a Listener and feed it this node's advertisement.
 //
 // Ownership: a Membership owns its Transport and Scheduler and borrows the
 // prometheus Registry, which must outlive it.
@@ -25,19 +29,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
-#include "membership/broadcast_queue.h"
 #include "membership/scheduler.h"
 #include "membership/transport.h"
-#include "proto/jobs.pb.h"
+#include "proto/advertisement.pb.h"
 #include "proto/membership.pb.h"
 
 namespace prometheus {
@@ -46,7 +44,7 @@ class Registry;
 
 namespace peergrid {
 
-struct MembershipMetrics;
+class SwimProtocol;
 
 // Defaults are for a LAN of up to a few hundred nodes: at 64 nodes a death
 // is known by all in about 3 to 4 s and an advertisement change in about
@@ -147,7 +145,7 @@ class Membership {
   size_t CountMembers(v1::MemberState state) const;
   // Lifeguard's local health score: 0 is healthy.
   int LocalHealth() const;
-  const std::string& name() const { return options_.name; }
+  const std::string& name() const;
 
   // Incoming messages, called by MembershipService (or a test transport).
   // Each calls `respond` exactly once, possibly inline, possibly later on a
@@ -161,187 +159,7 @@ class Membership {
                       Transport::Callback<v1::PushPullResponse> respond);
 
  private:
-  struct Member {
-    v1::Advertisement advertisement;
-    v1::MemberState state = v1::MEMBER_STATE_ALIVE;
-    uint64_t incarnation = 0;
-    absl::Time state_since;
-    absl::Time last_heard;
-    // When this node took in `advertisement` (its current sequence).
-    absl::Time advertisement_received;
-    // Lifeguard suspicion; meaningful while state is SUSPECT.
-    absl::Time suspect_since;
-    uint64_t suspicion_generation = 0;
-    int suspicion_k = 0;
-    absl::Duration suspicion_min;
-    absl::Duration suspicion_max;
-    absl::flat_hash_set<std::string> confirmers;
-    // When a lost connection last made us probe it out of turn.
-    absl::Time hinted_probe_at = absl::InfinitePast();
-  };
-  struct Probe;
-  // Calls to make once the lock is released.
-  class Outbox {
-   public:
-    void Add(std::function<void()> fn) { calls_.push_back(std::move(fn)); }
-    void Run();
-
-   private:
-    std::vector<std::function<void()>> calls_;
-  };
-
-  // Timers.
-  void ProbeTick();
-  void GossipTick();
-  void PushPullTick();
-  void ReconnectTick();
-  void JoinAttempt(size_t index);
-  void FollowUpPushPull(int remaining);
-  void PublishAdvertisement();
-  void OnSuspicionTimeout(std::string name, uint64_t generation);
-  void PushSelf();
-  void SchedulePushSelfLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  // Completions.
-  void OnDirectAck(std::shared_ptr<Probe> probe, absl::StatusOr<v1::Ack> ack);
-  void OnIndirectResult(std::shared_ptr<Probe> probe,
-                        absl::StatusOr<v1::IndirectPingResponse> response);
-  void OnGossipAck(const v1::Ack& ack);
-  // Probes, out of turn, the live members at `addresses` (the transport's
-  // lost connections).
-  void ProbeLostConnectionsLocked(const std::vector<std::string>& addresses,
-                                  Outbox& out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // `in_turn`: a probe of the round-robin, whose end schedules the next
-  // one; otherwise an extra probe, prompted by a lost connection.
-  void StartProbeLocked(const std::string& target, bool in_turn, Outbox& out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishProbeLocked(Probe& probe, bool acked)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void StartPushPull(const std::string& address, bool join, Outbox& out,
-                     std::function<void(bool ok)> done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PublishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sends pending updates (and this node's own entry first if `with_self`)
-  // to `fanout` random members.
-  void SendGossipLocked(int fanout, bool with_self, Outbox& out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  // State changes. None of them calls out.
-  void ApplyGossipLocked(
-      const google::protobuf::RepeatedPtrField<v1::MemberUpdate>& updates,
-      absl::string_view first_hand_name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A push-pull's full state from `peer`.
-  void MergeStateLocked(
-      const google::protobuf::RepeatedPtrField<v1::MemberUpdate>& members,
-      absl::string_view peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // `first_hand`: the update is the sender's own entry in a direct exchange.
-  // `rebroadcast`: news it brings is queued for gossip.
-  void ApplyUpdateLocked(const v1::MemberUpdate& update, bool first_hand,
-                         bool rebroadcast = true)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ApplyNewsAboutSelfLocked(const v1::MemberUpdate& update)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SetStateLocked(const std::string& name, Member& member,
-                      v1::MemberState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void StartSuspicionLocked(const std::string& name, Member& member,
-                            const std::string& from)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ConfirmSuspicionLocked(const std::string& name, Member& member,
-                              const v1::MemberUpdate& update)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ArmSuspicionTimerLocked(const std::string& name, Member& member)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void HeardFromLocked(absl::string_view name)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AdjustHealthLocked(int delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ForgetLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  // Building messages.
-  v1::MemberUpdate UpdateForLocked(const std::string& name,
-                                   const Member& member,
-                                   const std::string& from) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::MemberUpdate SelfUpdateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // `quiet`: into quiet_broadcasts_ rather than broadcasts_.
-  void BroadcastLocked(v1::MemberUpdate update, bool quiet = false)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Schedules a GossipTick now unless one is due, or there is no news or
-  // no live peer to send it to.
-  void ArmGossipLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fills `gossip` with pending updates, the one about `about` first when it
-  // is suspect or dead in our view, so that it can refute at once.
-  void PiggybackLocked(
-      absl::string_view about,
-      google::protobuf::RepeatedPtrField<v1::MemberUpdate>* gossip,
-      bool take_pending = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FullStateLocked(
-      google::protobuf::RepeatedPtrField<v1::MemberUpdate>* members) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::MemberStatus StatusForLocked(const std::string& name,
-                                   const Member& member) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::MemberStatus SelfStatusLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NotifyLocked(v1::MemberStatus status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DeliverNotifications();
-
-  // Choosing members.
-  size_t LiveCountLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int RetransmitLimitLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Duration ScaledLocked(absl::Duration d) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Empty when there is no live member.
-  std::string NextProbeTargetLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<std::string> RandomLiveMembersLocked(size_t count,
-                                                   absl::string_view exclude)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint64_t RandomLocked(uint64_t bound) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  void CountMessage(int type, int direction, size_t bytes) const;
-
-  const MembershipOptions options_;
-  const std::unique_ptr<Transport> transport_;
-  const std::unique_ptr<Scheduler> scheduler_;
-  const std::unique_ptr<MembershipMetrics> metrics_;
-
-  mutable absl::Mutex mu_;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  bool leaving_ ABSL_GUARDED_BY(mu_) = false;
-  bool joined_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::string> join_order_ ABSL_GUARDED_BY(mu_);  // Seeds.
-  Listener listener_ ABSL_GUARDED_BY(mu_);
-
-  v1::Advertisement self_advertisement_ ABSL_GUARDED_BY(mu_);
-  uint64_t self_incarnation_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::optional<v1::Advertisement> pending_advertisement_ ABSL_GUARDED_BY(mu_);
-  bool publish_scheduled_ ABSL_GUARDED_BY(mu_) = false;
-  bool push_self_scheduled_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time last_publish_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-
-  absl::flat_hash_map<std::string, Member> members_ ABSL_GUARDED_BY(mu_);
-  size_t state_counts_[5] ABSL_GUARDED_BY(mu_) = {};
-  // Names of all members but self, for random choice, and the probe order.
-  std::vector<std::string> names_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, size_t> name_index_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> probe_order_ ABSL_GUARDED_BY(mu_);
-  size_t probe_next_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t probe_sequence_ ABSL_GUARDED_BY(mu_) = 0;
-
-  BroadcastQueue broadcasts_ ABSL_GUARDED_BY(mu_);
-  // A GossipTick is due; it stays armed only while broadcasts_ has news
-  // and a live peer exists.
-  bool gossip_armed_ ABSL_GUARDED_BY(mu_) = false;
-  // Advertisement news that changes only what drifts all the time (load
-  // average, free memory): it rides on messages sent anyway (probes, acks,
-  // gossip about other news) but is never the reason to send one, so that a
-  // node refreshing those figures every few seconds keeps an idle grid quiet.
-  BroadcastQueue quiet_broadcasts_ ABSL_GUARDED_BY(mu_);
-  int health_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t rng_state_ ABSL_GUARDED_BY(mu_) = 0;
-
-  std::vector<v1::MemberStatus> notifications_ ABSL_GUARDED_BY(mu_);
-  bool notify_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  const std::unique_ptr<SwimProtocol> swim_;
 };
 
 }  // namespace peergrid
