@@ -12,7 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "worker/worker.h"
+#include "worker/options.h"
 
 namespace peergrid::worker {
 

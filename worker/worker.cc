@@ -1,3 +1,13 @@
+// Worker::Impl: the sessions of the credit protocol and each task's way
+// through this worker: accepted against its session's credits (CreditLedger)
+// or refused, its input blobs staged (InputStager), run on the executor
+// (kernels on the arena, exec tasks by the ExecRunner), and its result handed
+// to the session's sink, which frees its slots for the next grant. Donation
+// changes (IdleDonor) resize the ledger and the executor.
+//
+// Threads: none of its own; callers' threads (session methods), the arena,
+// the exec starters, the process reactor and blob fetch completions all run
+// through it, under mu_ for sessions and credits.
 #include "worker/worker.h"
 
 #include <prometheus/counter.h>
@@ -14,12 +24,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "worker/blob_cache.h"
+#include "worker/credit_ledger.h"
 #include "worker/donation.h"
 #include "worker/executor.h"
+#include "worker/input_stager.h"
 #include "worker/kernel.h"
 #include "worker/metrics.h"
 #include "worker/process.h"
@@ -50,12 +61,7 @@ struct SessionCore {
   WorkSink* sink = nullptr;
   std::unique_ptr<BlobSource> blob_source;
   std::string origin;
-  // Guarded by Worker::Impl::mu_.
-  uint32_t wanted = 0;
-  int granted = 0;  // Credits given and not yet used.
-  int in_use = 0;   // Slots of accepted, unfinished tasks.
-  int pending_grant = 0;
-  uint64_t last_grant = 0;
+  // Guarded by Worker::Impl::mu_; its slots are in Worker::Impl::credits_.
   bool closed = false;
   absl::flat_hash_map<TaskKey, std::shared_ptr<TaskRun>> tasks;
   // The gate: no sink call starts after Close, Close waits for those begun.
@@ -102,7 +108,7 @@ v1::TaskResult Refusal(const v1::Task& task, v1::TaskOutcome outcome,
 class Worker::Impl {
  public:
   Impl(WorkerOptions options, prometheus::Registry* registry)
-      : options_(std::move(options)) {
+      : options_(std::move(options)), credits_(options_.prefetch_per_core) {
     if (registry == nullptr) {
       own_registry_ = std::make_unique<prometheus::Registry>();
       registry = own_registry_.get();
@@ -128,6 +134,7 @@ class Worker::Impl {
                                  options_.blob_cache_bytes);
     if (!cache.ok()) return cache.status();
     blobs_ = std::move(*cache);
+    stager_ = std::make_unique<InputStager>(*blobs_, *metrics_);
     reactor_ = std::make_unique<ProcessReactor>();
     // Exec tasks start on a few threads of their own: a spawn blocks its
     // thread until the child execs, and neither the arena (whose idle TBB
@@ -167,7 +174,7 @@ class Worker::Impl {
           });
     } else {
       absl::MutexLock lock(&mu_);
-      donated_ = max_cores_;
+      credits_.SetDonated(max_cores_);
     }
     metrics_->cores_donated->Set(cores_donated());
     return absl::OkStatus();
@@ -181,7 +188,7 @@ class Worker::Impl {
     CancelAll();
     {
       absl::MutexLock lock(&mu_);
-      granting_ = false;
+      credits_.StopGranting();
       mu_.Await(absl::Condition(
           +[](int* n) { return *n == 0; }, &outstanding_));
     }
@@ -203,8 +210,8 @@ class Worker::Impl {
     {
       absl::MutexLock lock(&mu_);
       s->id = ++next_session_;
-      s->wanted = open.slots_wanted();
       sessions_[s->id] = s;
+      credits_.Open(s->id, open.slots_wanted());
       grants = RebalanceLocked();
       metrics_->streams->Set(static_cast<double>(open_sessions_++ + 1));
     }
@@ -217,7 +224,7 @@ class Worker::Impl {
     {
       absl::MutexLock lock(&mu_);
       if (s->closed) return;
-      s->wanted = wanted;
+      credits_.SetWanted(s->id, wanted);
       grants = RebalanceLocked();
     }
     Deliver(grants);
@@ -238,11 +245,11 @@ class Worker::Impl {
         } else if (s->tasks.contains(TaskKey(bundle.job_id(), task.index()))) {
           reason = absl::StrCat("task ", task.index(), " of job ",
                                 bundle.job_id(), " is already running here");
-        } else if (cpus > s->granted) {
+        } else if (!credits_.Use(s->id, cpus)) {
           metric = "no_credit";
           reason = absl::StrCat("no credit: task needs ", cpus,
-                                " slot(s), the stream has ", s->granted,
-                                " credit(s)");
+                                " slot(s), the stream has ",
+                                credits_.credits(s->id), " credit(s)");
         }
         if (!reason.empty()) {
           metrics_->TaskRefused(metric);
@@ -254,8 +261,6 @@ class Worker::Impl {
           refused.push_back(std::move(wr));
           continue;
         }
-        s->granted -= cpus;
-        s->in_use += cpus;
         auto run = std::make_shared<TaskRun>();
         run->session = s;
         run->job_id = bundle.job_id();
@@ -302,8 +307,7 @@ class Worker::Impl {
       absl::MutexLock lock(&mu_);
       if (s->closed) return;
       s->closed = true;
-      s->wanted = 0;
-      s->granted = 0;
+      credits_.Close(s->id);
       for (auto& [key, run] : s->tasks) runs.push_back(run);
       metrics_->streams->Set(static_cast<double>(--open_sessions_));
       if (s->tasks.empty()) sessions_.erase(s->id);
@@ -338,8 +342,8 @@ class Worker::Impl {
     bool changed;
     {
       absl::MutexLock lock(&mu_);
-      changed = donated_ != donate;
-      donated_ = donate;
+      changed = credits_.donated() != donate;
+      credits_.SetDonated(donate);
       suspended_ = suspend;
       grants = RebalanceLocked();
     }
@@ -369,12 +373,12 @@ class Worker::Impl {
 
   void StopGranting() {
     absl::MutexLock lock(&mu_);
-    granting_ = false;
+    credits_.StopGranting();
   }
 
   int cores_donated() const {
     absl::MutexLock lock(&mu_);
-    return donated_;
+    return credits_.donated();
   }
   int max_cores() const { return max_cores_; }
   Executor& executor() { return *executor_; }
@@ -432,38 +436,15 @@ class Worker::Impl {
     return "task is neither exec nor kernel";
   }
 
-  // Max-min fair share of free slots among sessions that want more.
+  // Turns the ledger's grants into messages for the sessions' sinks.
   std::vector<Grant> RebalanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::vector<Grant> out;
-    if (!granting_) return out;
-    int held = 0;
-    for (const auto& [id, s] : sessions_) held += s->granted + s->in_use;
-    int free = donated_ * (1 + std::max(0, options_.prefetch_per_core)) - held;
-    std::vector<SessionCore*> touched;
-    while (free > 0) {
-      SessionCore* best = nullptr;
-      for (const auto& [id, s] : sessions_) {
-        const int h = s->granted + s->in_use;
-        if (s->closed || h >= static_cast<int>(s->wanted)) continue;
-        if (best == nullptr || h < best->granted + best->in_use ||
-            (h == best->granted + best->in_use &&
-             s->last_grant < best->last_grant)) {
-          best = s.get();
-        }
-      }
-      if (best == nullptr) break;
-      ++best->granted;
-      if (best->pending_grant++ == 0) touched.push_back(best);
-      best->last_grant = ++grant_seq_;
-      --free;
-    }
-    for (SessionCore* s : touched) {
-      Grant g;
-      g.session = sessions_[s->id];
-      g.grant.set_slots(static_cast<uint32_t>(s->pending_grant));
-      g.grant.set_donated(static_cast<uint32_t>(donated_));
-      s->pending_grant = 0;
-      out.push_back(std::move(g));
+    for (const CreditLedger::Grant& g : credits_.Rebalance()) {
+      Grant grant;
+      grant.session = sessions_[g.session];
+      grant.grant.set_slots(g.slots);
+      grant.grant.set_donated(static_cast<uint32_t>(credits_.donated()));
+      out.push_back(std::move(grant));
     }
     return out;
   }
@@ -501,109 +482,27 @@ class Worker::Impl {
         }
       }
     }
-    std::vector<std::string> missing;
-    for (const std::string& sha : shas) {
-      auto ref = blobs_->Get(sha);
-      if (ref.ok()) {
-        metrics_->blob_cache_hits->Increment();
-        run->pins.push_back(std::move(*ref));
-      } else {
-        metrics_->blob_cache_misses->Increment();
-        missing.push_back(sha);
-      }
-    }
-    if (missing.empty()) {
+    if (shas.empty()) {
       Start(std::move(run));
       return;
     }
-    struct Pending {
-      absl::Mutex mu;
-      int left;
-      std::string error;
-    };
-    auto pending = std::make_shared<Pending>();
-    pending->left = static_cast<int>(missing.size());
-    for (const std::string& sha : missing) {
-      FetchBlob(run->session, sha,
-                [this, run, pending, sha](absl::StatusOr<BlobRef> ref) {
-                  bool last;
-                  {
-                    absl::MutexLock lock(&pending->mu);
-                    if (ref.ok()) {
-                      run->pins.push_back(std::move(*ref));
-                    } else if (pending->error.empty()) {
-                      pending->error =
-                          absl::StrCat("cannot get input blob ", sha, ": ",
-                                       ref.status().message());
-                    }
-                    last = --pending->left == 0;
-                  }
-                  if (!last) return;
-                  if (!pending->error.empty()) {
-                    Finish(run, Refusal(run->task, v1::TASK_OUTCOME_REJECTED,
-                                        pending->error));
-                  } else {
-                    Start(run);
-                  }
-                });
-    }
-  }
-
-  using BlobDone = absl::AnyInvocable<void(absl::StatusOr<BlobRef>)>;
-
-  void FetchBlob(const std::shared_ptr<SessionCore>& s, const std::string& sha,
-                 BlobDone done) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto [it, first] = fetching_.try_emplace(sha);
-      it->second.push_back(std::move(done));
-      if (!first) return;
-    }
-    if (!s->blob_source) {
-      CompleteFetch(sha, absl::FailedPreconditionError(
-                             "the origin offers no blob source"));
-      return;
-    }
-    const std::string temp = blobs_->TempPath();
-    s->blob_source->Fetch(
-        sha, temp, [this, sha, temp, s](absl::StatusOr<uint64_t> bytes) {
-          absl::StatusOr<BlobRef> ref = absl::UnknownError("");
-          if (bytes.ok()) {
-            metrics_->blob_fetched_bytes->Increment(
-                static_cast<double>(*bytes));
-            ref = blobs_->Commit(sha, temp);
-            if (ref.status().code() == absl::StatusCode::kDataLoss) {
-              metrics_->blob_corrupt->Increment();
-              LogWarning("blob %s from %s refused: %s", sha, s->origin,
-                         ref.status().message());
-            }
-          } else {
-            unlink(temp.c_str());
-            ref = bytes.status();
-          }
-          metrics_->blob_cache_bytes->Set(
-              static_cast<double>(blobs_->stats().bytes));
-          CompleteFetch(sha, std::move(ref));
-        });
-  }
-
-  void CompleteFetch(const std::string& sha, absl::StatusOr<BlobRef> ref) {
-    std::vector<BlobDone> waiters;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = fetching_.find(sha);
-      if (it == fetching_.end()) return;
-      waiters = std::move(it->second);
-      fetching_.erase(it);
-    }
-    for (BlobDone& w : waiters) {
-      if (!ref.ok()) {
-        w(ref.status());
-      } else {
-        auto pin = blobs_->Get(sha);
-        w(std::move(pin));
-      }
-    }
+    const std::shared_ptr<SessionCore>& s = run->session;
+    // Aliases the session, so that its source lives while fetches run.
+    std::shared_ptr<BlobSource> source =
+        s->blob_source ? std::shared_ptr<BlobSource>(s, s->blob_source.get())
+                       : nullptr;
+    std::string origin = s->origin;
+    stager_->Stage(std::move(shas), std::move(source), std::move(origin),
+                   [this, run](absl::StatusOr<std::vector<BlobRef>> pins) {
+                     if (!pins.ok()) {
+                       Finish(run,
+                              Refusal(run->task, v1::TASK_OUTCOME_REJECTED,
+                                      std::string(pins.status().message())));
+                       return;
+                     }
+                     run->pins = std::move(*pins);
+                     Start(run);
+                   });
   }
 
   void Start(std::shared_ptr<TaskRun> run) {
@@ -700,7 +599,7 @@ class Worker::Impl {
     std::vector<Grant> grants;
     {
       absl::MutexLock lock(&mu_);
-      s->in_use -= run->cpus;
+      credits_.Return(s->id, run->cpus);
       auto it = s->tasks.find(TaskKey(run->job_id, run->task.index()));
       if (it != s->tasks.end() && it->second == run) s->tasks.erase(it);
       if (s->closed && s->tasks.empty()) sessions_.erase(s->id);
@@ -744,18 +643,16 @@ class Worker::Impl {
   std::unique_ptr<ProcessReactor> reactor_;
   std::unique_ptr<ExecRunner> exec_;
 
+  std::unique_ptr<InputStager> stager_;
+
   mutable absl::Mutex mu_;
-  int donated_ ABSL_GUARDED_BY(mu_) = 0;
+  CreditLedger credits_ ABSL_GUARDED_BY(mu_);
   bool suspended_ ABSL_GUARDED_BY(mu_) = false;
-  bool granting_ ABSL_GUARDED_BY(mu_) = true;
   absl::flat_hash_map<uint64_t, std::shared_ptr<SessionCore>> sessions_
       ABSL_GUARDED_BY(mu_);
   uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t grant_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int open_sessions_ ABSL_GUARDED_BY(mu_) = 0;
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, std::vector<BlobDone>> fetching_
-      ABSL_GUARDED_BY(mu_);
 
   absl::Mutex listener_mu_;
   std::function<void()> listener_ ABSL_GUARDED_BY(listener_mu_);
@@ -785,45 +682,6 @@ class SessionHandle : public WorkSession {
 };
 
 }  // namespace
-
-absl::StatusOr<DonateMode> ParseDonateMode(absl::string_view text) {
-  if (text == "all") return DonateMode::kAll;
-  if (text == "idle") return DonateMode::kIdle;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--donate must be 'all' or 'idle', not '", text, "'"));
-}
-
-absl::Status ParseAcceptKinds(absl::string_view text, WorkerOptions& options) {
-  bool exec = false, kernel = false;
-  for (absl::string_view kind : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    if (kind == "exec") {
-      exec = true;
-    } else if (kind == "kernel") {
-      kernel = true;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--accept takes 'exec' and/or 'kernel', not '", kind, "'"));
-    }
-  }
-  if (!exec && !kernel) {
-    return absl::InvalidArgumentError("--accept needs exec, kernel or both");
-  }
-  options.accept_exec = exec;
-  options.accept_kernel = kernel;
-  return absl::OkStatus();
-}
-
-absl::Status ParseSandbox(absl::string_view text, WorkerOptions& options) {
-  if (text.empty() || text == "none") {
-    options.sandbox_bwrap = false;
-  } else if (text == "bwrap") {
-    options.sandbox_bwrap = true;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--sandbox must be 'none' or 'bwrap', not '", text, "'"));
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(
     WorkerOptions options, prometheus::Registry* registry) {
