@@ -16,19 +16,20 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "node/advertiser.h"
 #include "common/address.h"
 #include "common/log.h"
 #include "common/machine.h"
 #include "common/version.h"
-#include "node/jobs_service.h"
-#include "node/local_work_channel.h"
 #include "membership/grpc_transport.h"
 #include "membership/membership_service.h"
 #include "membership/scheduler.h"
+#include "node/advertiser.h"
+#include "node/jobs_service.h"
+#include "node/local_work_channel.h"
 #include "node/process_metrics.h"
 #include "node/prometheus_sd.h"
 #include "node/rpc_metrics.h"
+#include "node/tls/roles.h"
 #include "scheduler/dispatcher.h"
 #include "scheduler/grpc_work_channel.h"
 #include "scheduler/job_manager.h"
@@ -75,12 +76,19 @@ absl::Status ValidateNodeOptions(const NodeOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--listen: ", listen.status().message()));
   }
-  if (!IsLoopbackHost(listen->host) && !options.insecure) {
+  if (options.insecure && options.tls.configured()) {
+    return absl::InvalidArgumentError(
+        "--insecure and --tls-* contradict each other: with TLS, any "
+        "--listen address is allowed; drop --insecure");
+  }
+  if (!IsLoopbackHost(listen->host) && !options.insecure &&
+      !options.tls.configured()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "--listen=", options.listen,
         " is not a loopback address: peers could reach this node without "
-        "authentication. Listen on 127.0.0.1, or pass --insecure to accept "
-        "that risk on a trusted network."));
+        "authentication. Listen on 127.0.0.1, give the node a certificate "
+        "(--tls-cert, --tls-key, --tls-ca: see docs/security.md), or pass "
+        "--insecure to accept that risk on a trusted network."));
   }
   if (!options.advertise.empty()) {
     absl::StatusOr<HostPort> advertise = ParseHostPort(options.advertise);
@@ -142,7 +150,31 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   if (absl::Status valid = ValidateNodeOptions(options); !valid.ok()) {
     return valid;
   }
-  std::unique_ptr<Node> node(new Node(options));
+  NodeOptions resolved = options;
+  std::shared_ptr<const tls::TlsCredentials> credentials;
+  if (options.tls.configured()) {
+    absl::StatusOr<std::shared_ptr<const tls::TlsCredentials>> made =
+        tls::TlsCredentials::Create(options.tls);
+    if (!made.ok()) return made.status();
+    credentials = *std::move(made);
+    const tls::CertificateInfo& identity = credentials->identity();
+    if (identity.role != tls::Role::kNode) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tls-cert=", options.tls.cert, " is a '",
+          identity.role ? tls::RoleName(*identity.role) : "no role",
+          "' certificate; a node needs one issued with --role=node"));
+    }
+    if (resolved.name.empty()) {
+      resolved.name = identity.common_name;
+    } else if (resolved.name != identity.common_name) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--name=", resolved.name, ", but --tls-cert=", options.tls.cert,
+          " is issued to '", identity.common_name,
+          "': with TLS a node's name is its certificate's; leave --name out"));
+    }
+  }
+  std::unique_ptr<Node> node(new Node(resolved));
+  node->tls_ = std::move(credentials);
   if (absl::Status started = node->StartServing(); !started.ok()) {
     node->Shutdown(absl::ZeroDuration());
     return started;
@@ -176,6 +208,10 @@ Node::~Node() {
     std::error_code ignored;
     std::filesystem::remove_all(data_dir_, ignored);
   }
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Node::PeerCredentials() const {
+  return tls_ != nullptr ? tls_->ChannelCredentials() : nullptr;
 }
 
 absl::Status Node::StartServing() {
@@ -218,12 +254,13 @@ absl::Status Node::StartServing() {
   blob_provider_ = std::make_unique<JobBlobProvider>(*jobs_);
   worker::WorkServiceOptions work_options;
   work_options.blob_provider = blob_provider_.get();
+  work_options.origin_credentials = PeerCredentials();
   work_service_ =
       std::make_unique<worker::WorkService>(*worker_, std::move(work_options));
 
   const int max_bytes = static_cast<int>(options_.grpc_max_message_bytes);
   scheduler::WorkChannelFactory remote =
-      scheduler::GrpcWorkChannelFactory(nullptr, max_bytes);
+      scheduler::GrpcWorkChannelFactory(PeerCredentials(), max_bytes);
   dispatcher_ = std::make_unique<scheduler::Dispatcher>(
       scheduler::DispatcherOptions(), *jobs_,
       [this] {
@@ -285,8 +322,14 @@ absl::Status Node::StartServing() {
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(),
-                           &bound_port);
+  std::shared_ptr<grpc::ServerCredentials> server_credentials =
+      grpc::InsecureServerCredentials();
+  if (tls_ != nullptr) {
+    server_credentials = tls_->ServerCredentials();
+    // Every call's role is checked here, before any handler runs.
+    server_credentials->SetAuthMetadataProcessor(tls::NewRoleCheck());
+  }
+  builder.AddListeningPort(options_.listen, server_credentials, &bound_port);
   // gRPC turns SO_REUSEPORT on by default, which would let a second node
   // silently share a port with the first.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -404,6 +447,7 @@ absl::Status Node::StartServing() {
   }
   GrpcTransportOptions transport_options;
   transport_options.max_receive_message_bytes = max_bytes;
+  transport_options.credentials = PeerCredentials();
   membership_ = std::make_unique<Membership>(
       membership_options, NewGrpcTransport(transport_options),
       NewThreadScheduler("pg-gossip"), *registry_);

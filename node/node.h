@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "membership/membership.h"
+#include "node/tls/credentials.h"
 #include "proto/advertisement.pb.h"
 #include "worker/worker.h"
 
@@ -32,6 +33,7 @@ class Registry;
 }  // namespace prometheus
 
 namespace grpc {
+class ChannelCredentials;
 class Server;
 }  // namespace grpc
 
@@ -66,6 +68,9 @@ struct NodeOptions {
   std::string metrics = "127.0.0.1:9420";
   // Allows listening on a non-loopback address without TLS.
   bool insecure = false;
+  // Mutual TLS on the gRPC port and every channel to peers (--tls-*). With
+  // it, the node's name is its certificate's, and any --listen is allowed.
+  tls::TlsFiles tls;
   // Cores donated to the grid; 0 means all of the machine's.
   int cores = 0;
   // Largest gRPC message accepted or sent.
@@ -125,10 +130,14 @@ class Node {
  private:
   explicit Node(const NodeOptions& options);
   absl::Status StartServing();
+  // For channels to peers: mutual TLS with tls_, else null (insecure).
+  std::shared_ptr<grpc::ChannelCredentials> PeerCredentials() const;
   // This node's advertisement with the machine's current figures.
   v1::Advertisement CurrentAdvertisement() const;
 
   const NodeOptions options_;
+  // Set by Start() before StartServing() when options_.tls is configured.
+  std::shared_ptr<const tls::TlsCredentials> tls_;
   const int64_t start_time_unix_ms_;
   std::string data_dir_;
   bool remove_data_dir_ = false;  // A temporary one of our own.

@@ -67,6 +67,7 @@ const Command& JobsCommand();
 const Command& CancelCommand();
 const Command& StatusCommand();
 const Command& VersionCommand();
+const Command& CaCommand();
 
 }  // namespace peergrid::cli
 

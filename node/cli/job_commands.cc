@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "node/cli/client.h"
 #include "node/cli/command.h"
+#include "node/cli/tls_flags.h"
 #include "node/cli/watch.h"
 
 ABSL_FLAG(bool, wait, false,
@@ -110,7 +111,12 @@ int FollowJob(const Command& command, const std::string& address,
   grpc::ClientContext context;
   // Blocks the stop signals before gRPC starts threads that could take them.
   StopSignals stop([&](int) { context.TryCancel(); });
-  std::unique_ptr<v1::Jobs::Stub> stub = JobsStub(address);
+  absl::StatusOr<std::unique_ptr<v1::Jobs::Stub>> made = JobsStub(address);
+  if (!made.ok()) {
+    PrintError(command, std::string(made.status().message()));
+    return kExitUsage;
+  }
+  std::unique_ptr<v1::Jobs::Stub> stub = *std::move(made);
   const Cursor cursor(address, job_id);
   const int64_t from_flag = absl::GetFlag(FLAGS_from);
   const uint64_t from =
@@ -180,7 +186,12 @@ int RunSubmit(const Command& command, std::vector<std::string> args) {
     return kExitUsage;
   }
   const std::string address = NodeAddress();
-  std::unique_ptr<v1::Jobs::Stub> stub = JobsStub(address);
+  absl::StatusOr<std::unique_ptr<v1::Jobs::Stub>> made = JobsStub(address);
+  if (!made.ok()) {
+    PrintError(command, std::string(made.status().message()));
+    return kExitUsage;
+  }
+  std::unique_ptr<v1::Jobs::Stub> stub = *std::move(made);
   absl::StatusOr<std::string> id = SubmitJob(*stub, address, request);
   if (!id.ok()) {
     PrintError(command, std::string(id.status().message()));
@@ -208,7 +219,12 @@ int RunJobs(const Command& command, std::vector<std::string> args) {
   if (!ParseCommand(command, args, &positional, &exit_code)) return exit_code;
   if (!CheckNoArguments(command, positional)) return kExitUsage;
   const std::string address = NodeAddress();
-  std::unique_ptr<v1::Jobs::Stub> stub = JobsStub(address);
+  absl::StatusOr<std::unique_ptr<v1::Jobs::Stub>> made = JobsStub(address);
+  if (!made.ok()) {
+    PrintError(command, std::string(made.status().message()));
+    return kExitUsage;
+  }
+  std::unique_ptr<v1::Jobs::Stub> stub = *std::move(made);
   grpc::ClientContext context;
   context.set_deadline(Deadline(10));
   v1::ListJobsResponse response;
@@ -242,7 +258,12 @@ int RunCancel(const Command& command, std::vector<std::string> args) {
     return kExitUsage;
   }
   const std::string address = NodeAddress();
-  std::unique_ptr<v1::Jobs::Stub> stub = JobsStub(address);
+  absl::StatusOr<std::unique_ptr<v1::Jobs::Stub>> made = JobsStub(address);
+  if (!made.ok()) {
+    PrintError(command, std::string(made.status().message()));
+    return kExitUsage;
+  }
+  std::unique_ptr<v1::Jobs::Stub> stub = *std::move(made);
   grpc::ClientContext context;
   context.set_deadline(Deadline(10));
   v1::CancelRequest request;
@@ -275,7 +296,7 @@ const Command& SubmitCommand() {
       "JOBFILE (or - for standard input) holds a peergrid.v1.Job message in\n"
       "protobuf's JSON form (docs/jobs.md has an example). Prints the job's\n"
       "id; with --wait, then follows it as 'peergrid wait' does.",
-      {kJobFlagsFile, kClientFlagsFile},
+      {kJobFlagsFile, kClientFlagsFile, kTlsFlagsFile},
       &RunSubmit,
       /*aliases=*/{},
       kExitUsage,
@@ -294,7 +315,7 @@ const Command& WaitCommand() {
       "status (0 all succeeded, else the failed tasks up to 100, 101 for\n"
       "more). It remembers the results it printed: interrupted and run\n"
       "again, it neither repeats nor loses one.",
-      {kJobFlagsFile, kClientFlagsFile},
+      {kJobFlagsFile, kClientFlagsFile, kTlsFlagsFile},
       &RunWait,
       /*aliases=*/{},
       kExitUsage,
@@ -311,7 +332,7 @@ const Command& JobsCommand() {
       "[--node=HOST:PORT]\n\n"
       "One line per job the node keeps: id, name, state, tasks, done,\n"
       "failed, running, and how long ago it was submitted.",
-      {kClientFlagsFile},
+      {kClientFlagsFile, kTlsFlagsFile},
       &RunJobs,
   };
   return *command;
@@ -324,7 +345,7 @@ const Command& CancelCommand() {
       "[--node=HOST:PORT] JOB\n\n"
       "Cancels the job at its origin: pending tasks never start and workers\n"
       "stop its running tasks.",
-      {kClientFlagsFile},
+      {kClientFlagsFile, kTlsFlagsFile},
       &RunCancel,
   };
   return *command;

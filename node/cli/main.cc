@@ -8,16 +8,17 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "node/cli/command.h"
 #include "common/version.h"
+#include "node/cli/command.h"
 
 namespace peergrid::cli {
 namespace {
 
 const std::vector<const Command*>& Commands() {
   static const auto* commands = new std::vector<const Command*>{
-      &NodeCommand(), &RunCommand(),    &SubmitCommand(), &WaitCommand(),
-      &JobsCommand(), &CancelCommand(), &StatusCommand(), &VersionCommand()};
+      &NodeCommand(),   &RunCommand(),  &SubmitCommand(),
+      &WaitCommand(),   &JobsCommand(), &CancelCommand(),
+      &StatusCommand(), &CaCommand(),   &VersionCommand()};
   return *commands;
 }
 

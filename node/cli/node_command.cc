@@ -13,9 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "node/cli/command.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "node/cli/command.h"
+#include "node/cli/name_flag.h"
+#include "node/cli/tls_flags.h"
 #include "node/node.h"
 #include "worker/worker.h"
 
@@ -25,9 +27,6 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7420",
 ABSL_FLAG(std::string, advertise, "",
           "Address peers and clients dial, HOST:PORT; empty means the bound "
           "--listen address. Required when listening on 0.0.0.0 or [::].");
-ABSL_FLAG(std::string, name, "",
-          "This node's name in the grid; empty means the host name, plus "
-          "':PORT' when the gRPC port is not 7420.");
 ABSL_FLAG(int, cores, 0,
           "Cores donated to the grid, from 1 to the machine's cores; 0 means "
           "all of them.");
@@ -188,6 +187,7 @@ int RunNode(const Command& command, std::vector<std::string> args) {
   options.cores = absl::GetFlag(FLAGS_cores);
   options.metrics = absl::GetFlag(FLAGS_metrics);
   options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.tls = NodeTlsFiles();
   options.grpc_max_message_bytes = absl::GetFlag(FLAGS_grpc_max_message_bytes);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.join = absl::GetFlag(FLAGS_join);
@@ -259,7 +259,7 @@ const Command& NodeCommand() {
       "exits 0. When ready it prints one line to stdout:\n"
       "  peergrid node ready name=NAME grpc=HOST:PORT metrics=HOST:PORT|off "
       "version=V",
-      {"node/cli/node_command.cc"},
+      {"node/cli/node_command.cc", kNameFlagFile, kTlsFlagsFile},
       &RunNode,
       /*aliases=*/{},
       kExitUsage,

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "node/cli/client.h"
 #include "node/cli/command.h"
+#include "node/cli/tls_flags.h"
 #include "node/cli/watch.h"
 #include "scheduler/job_validation.h"
 
@@ -194,7 +195,12 @@ int RunRun(const Command& command, std::vector<std::string> args) {
     }
     watch_context.TryCancel();
   });
-  stub = JobsStub(address);
+  absl::StatusOr<std::unique_ptr<v1::Jobs::Stub>> made = JobsStub(address);
+  if (!made.ok()) {
+    PrintError(command, std::string(made.status().message()));
+    return kExitUsage;
+  }
+  stub = *std::move(made);
 
   v1::SubmitRequest request;
   *request.mutable_job() = std::move(*job);
@@ -250,7 +256,7 @@ const Command& RunCommand() {
       "  peergrid run -- ./simulate --seed {} ::: $(seq 1000)\n"
       "  seq 100 | peergrid run -k echo task {#}: {}\n"
       "  peergrid run --kernel=sha256 ::: a b c",
-      {"node/cli/run_command.cc", kClientFlagsFile},
+      {"node/cli/run_command.cc", kClientFlagsFile, kTlsFlagsFile},
       &RunRun,
       {{"-k", "--keep-order"}},
       kExitRunError,

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "node/cli/client.h"
 #include "node/cli/command.h"
+#include "node/cli/tls_flags.h"
 
 namespace peergrid::cli {
 namespace {
@@ -43,7 +44,12 @@ int RunStatus(const Command& command, std::vector<std::string> args) {
   if (!ParseCommand(command, args, &positional, &exit_code)) return exit_code;
   if (!CheckNoArguments(command, positional)) return kExitUsage;
   const std::string address = NodeAddress();
-  std::unique_ptr<v1::Jobs::Stub> stub = JobsStub(address);
+  absl::StatusOr<std::unique_ptr<v1::Jobs::Stub>> made = JobsStub(address);
+  if (!made.ok()) {
+    PrintError(command, std::string(made.status().message()));
+    return kExitUsage;
+  }
+  std::unique_ptr<v1::Jobs::Stub> stub = *std::move(made);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
   v1::ClusterStatusResponse response;
@@ -81,7 +87,7 @@ const Command& StatusCommand() {
       "name, address, state (alive, suspect, dead, left), cores donated,\n"
       "cores free, tasks running, load average, version, and how long ago\n"
       "the node last heard from it. Exits 1 if the node cannot be reached.",
-      {kClientFlagsFile},
+      {kClientFlagsFile, kTlsFlagsFile},
       &RunStatus,
   };
   return *command;

@@ -2,8 +2,8 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "node/cli/command.h"
 #include "common/version.h"
+#include "node/cli/command.h"
 
 namespace peergrid::cli {
 namespace {

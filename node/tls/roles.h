@@ -1,0 +1,39 @@
+// Which calls each certificate role may make: the one place the grid's
+// roles are decided (docs/security.md). Installed on the gRPC port as an
+// AuthMetadataProcessor (RoleCheck), so that handlers never look at
+// certificates; they learn the caller's name, where they need it (a job's
+// submitter), from PeerOf() (credentials.h).
+//
+//   node    every method: gossip, work, blobs, and the Jobs service
+//   submit  the Jobs service: submit, watch, cancel (its own jobs: checked
+//           by the Jobs handler, which knows who submitted what), list,
+//           get, cluster status
+//   read    ListJobs, GetJob, Watch, ClusterStatus
+//
+// Thread safety: functions of their arguments; RoleCheck is immutable.
+#ifndef PEERGRID_NODE_TLS_ROLES_H_
+#define PEERGRID_NODE_TLS_ROLES_H_
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "node/tls/credentials.h"
+
+namespace grpc {
+class AuthMetadataProcessor;
+}
+
+namespace peergrid::tls {
+
+// OK, or PermissionDenied naming the role and the method. `method` is the
+// call's path, "/peergrid.v1.Jobs/Submit". A peer without a role (not a
+// certificate of `peergrid ca`) may call nothing.
+absl::Status Authorize(const PeerIdentity& peer, absl::string_view method);
+
+// Authorize() for every call on a server, before its handler runs.
+std::shared_ptr<grpc::AuthMetadataProcessor> NewRoleCheck();
+
+}  // namespace peergrid::tls
+
+#endif  // PEERGRID_NODE_TLS_ROLES_H_

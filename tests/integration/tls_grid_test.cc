@@ -1,0 +1,282 @@
+// A grid of real `peergrid node` processes on 127.0.0.1-3 over mutual TLS,
+// with certificates from the grid's own CA (node/tls/cluster_ca.h): the
+// grid forms and runs a job, clients need the cluster's certificates, and a
+// node of another CA never becomes a member.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "node/tls/cluster_ca.h"
+#include "node/tls/credentials.h"
+#include "proto/jobs.grpc.pb.h"
+#include "proto/membership.grpc.pb.h"
+#include "tests/testing/eventually.h"
+#include "tests/testing/node_process.h"
+
+namespace peergrid::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kNodes = 3;
+
+class TlsGridTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char pattern[] = "/tmp/peergrid_tls_test.XXXXXX";
+    dir_ = new std::string(mkdtemp(pattern));
+    ASSERT_TRUE(tls::InitCa(Path("ca")).ok());
+    ASSERT_TRUE(tls::InitCa(Path("other-ca")).ok());
+    for (int i = 0; i < kNodes; ++i) {
+      Issue("ca", absl::StrCat("node-", i), tls::Role::kNode);
+    }
+    Issue("ca", "alice", tls::Role::kSubmit);
+    Issue("ca", "bob", tls::Role::kRead);
+    Issue("other-ca", "intruder", tls::Role::kNode);
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+  }
+
+  static std::string Path(const std::string& name) {
+    return absl::StrCat(*dir_, "/", name);
+  }
+  static void Issue(const std::string& ca, const std::string& name,
+                    tls::Role role) {
+    tls::IssueOptions options;
+    options.name = name;
+    options.role = role;
+    options.out_prefix = Path(name);
+    ASSERT_TRUE(tls::IssueCertificate(Path(ca), options).ok()) << name;
+  }
+  // The --tls-* flags (or PEERGRID_TLS_* variables) for `holder`.
+  static std::vector<std::string> TlsFlags(const std::string& holder,
+                                           const std::string& ca = "ca") {
+    return {"--tls-cert=" + Path(holder + ".crt"),
+            "--tls-key=" + Path(holder + ".key"),
+            "--tls-ca=" + Path(ca + "/ca.crt")};
+  }
+  static std::vector<std::string> TlsEnv(const std::string& holder) {
+    return {"PEERGRID_TLS_CERT=" + Path(holder + ".crt"),
+            "PEERGRID_TLS_KEY=" + Path(holder + ".key"),
+            "PEERGRID_TLS_CA=" + Path("ca/ca.crt")};
+  }
+
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (auto& node : nodes_) {
+      if (node->Stop(SIGTERM, absl::Seconds(3)).ok()) {
+        std::cerr << "--- " << node->start_line().name << " ---\n"
+                  << node->Log();
+      }
+    }
+  }
+
+  void StartGrid() {
+    for (int i = 0; i < kNodes; ++i) {
+      std::vector<std::string> flags = TlsFlags(absl::StrCat("node-", i));
+      flags.insert(flags.end(), {"--cores=1", "--metrics="});
+      if (i > 0) flags.push_back("--join=" + nodes_[0]->grpc_address());
+      absl::StatusOr<std::unique_ptr<NodeProcess>> node =
+          NodeProcess::Start(flags, absl::StrCat("127.0.0.", i + 1));
+      ASSERT_TRUE(node.ok()) << node.status();
+      nodes_.push_back(std::move(*node));
+    }
+  }
+
+  // A channel to `address` holding `holder`'s certificate.
+  static std::shared_ptr<grpc::Channel> Channel(const std::string& address,
+                                                const std::string& holder) {
+    tls::TlsFiles files;
+    files.cert = Path(holder + ".crt");
+    files.key = Path(holder + ".key");
+    files.ca = Path("ca/ca.crt");
+    absl::StatusOr<std::shared_ptr<const tls::TlsCredentials>> credentials =
+        tls::TlsCredentials::Create(files);
+    EXPECT_TRUE(credentials.ok()) << credentials.status();
+    return grpc::CreateChannel(address, (*credentials)->ChannelCredentials());
+  }
+  static std::unique_ptr<v1::Jobs::Stub> Stub(const std::string& address,
+                                              const std::string& holder) {
+    return v1::Jobs::NewStub(Channel(address, holder));
+  }
+
+  // The members `stub`'s node holds alive, by name.
+  static std::vector<std::string> Alive(v1::Jobs::Stub& stub) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(2));
+    v1::ClusterStatusResponse status;
+    std::vector<std::string> alive;
+    if (!stub.ClusterStatus(&context, {}, &status).ok()) return alive;
+    for (const auto& member : status.members()) {
+      if (member.state() == v1::MEMBER_STATE_ALIVE) {
+        alive.push_back(member.advertisement().name());
+      }
+    }
+    std::sort(alive.begin(), alive.end());
+    return alive;
+  }
+
+  static CommandResult Peergrid(std::vector<std::string> args,
+                                std::vector<std::string> env = {}) {
+    args.insert(args.begin(), PeergridBinary());
+    absl::StatusOr<CommandResult> result =
+        RunCommand(args, absl::Seconds(30), env);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? *result : CommandResult{};
+  }
+
+  static std::string* dir_;
+  std::vector<std::unique_ptr<NodeProcess>> nodes_;
+};
+
+std::string* TlsGridTest::dir_ = nullptr;
+
+TEST_F(TlsGridTest, GridFormsAndRunsAJobWithNamesFromTheCertificates) {
+  StartGrid();
+  auto stub = Stub(nodes_[0]->grpc_address(), "alice");
+  const std::vector<std::string> all = {"node-0", "node-1", "node-2"};
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return ::testing::AssertionResult(Alive(*stub) == all)
+               << Alive(*stub).size() << " alive";
+      },
+      absl::Seconds(15)));
+  // The names came from the certificates: no --name was given.
+  EXPECT_EQ(nodes_[1]->start_line().name, "node-1");
+  std::vector<std::string> args = {
+      "run", "--node=" + nodes_[0]->grpc_address(), "-k", "echo", "x{}", ":::"};
+  for (int i = 0; i < 12; ++i) args.push_back(absl::StrCat(i));
+  CommandResult run = Peergrid(args, TlsEnv("alice"));
+  EXPECT_EQ(run.status.exit_code, 0) << run.err;
+  std::string expected;
+  for (int i = 0; i < 12; ++i) absl::StrAppend(&expected, "x", i, "\n");
+  EXPECT_EQ(run.out, expected);
+}
+
+TEST_F(TlsGridTest, PlainClientIsToldToPassTheCertificates) {
+  StartGrid();
+  const absl::Time start = absl::Now();
+  CommandResult status =
+      Peergrid({"status", "--node=" + nodes_[0]->grpc_address()});
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(status.status.exit_code, 1);
+  EXPECT_THAT(status.err, HasSubstr("--tls-cert"));
+}
+
+TEST_F(TlsGridTest, TlsClientOfAPlainNodeIsToldWhy) {
+  absl::StatusOr<std::unique_ptr<NodeProcess>> plain =
+      NodeProcess::Start({"--metrics="});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  const absl::Time start = absl::Now();
+  std::vector<std::string> args = {"status",
+                                   "--node=" + (*plain)->grpc_address()};
+  for (const std::string& flag : TlsFlags("alice")) args.push_back(flag);
+  CommandResult status = Peergrid(args);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(status.status.exit_code, 1);
+  EXPECT_THAT(status.err, HasSubstr("TLS handshake failed"));
+}
+
+TEST_F(TlsGridTest, RolesAreCheckedOnEveryCall) {
+  StartGrid();
+  const std::string address = nodes_[0]->grpc_address();
+  auto reader = Stub(address, "bob");
+  {
+    grpc::ClientContext context;
+    v1::ListJobsResponse jobs;
+    EXPECT_TRUE(reader->ListJobs(&context, {}, &jobs).ok());
+  }
+  {
+    grpc::ClientContext context;
+    v1::SubmitRequest request;
+    request.mutable_job()->add_tasks()->mutable_exec()->add_argv("true");
+    v1::SubmitResponse response;
+    const grpc::Status submit = reader->Submit(&context, request, &response);
+    EXPECT_EQ(submit.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(submit.error_message(), HasSubstr("role 'read'"));
+    EXPECT_THAT(submit.error_message(), HasSubstr("Jobs/Submit"));
+  }
+  {
+    // A submitter is no member: it may not gossip.
+    auto gossip = v1::Membership::NewStub(Channel(address, "alice"));
+    grpc::ClientContext context;
+    v1::PushPullRequest request;
+    v1::PushPullResponse response;
+    const grpc::Status push = gossip->PushPull(&context, request, &response);
+    EXPECT_EQ(push.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(push.error_message(), HasSubstr("role 'submit'"));
+  }
+  CommandResult run =
+      Peergrid({"run", "--node=" + address, "echo", ":::", "a"}, TlsEnv("bob"));
+  EXPECT_NE(run.status.exit_code, 0);
+  EXPECT_THAT(run.err, HasSubstr("role 'read'"));
+}
+
+TEST_F(TlsGridTest, NodeOfAnotherCaNeverBecomesAMember) {
+  StartGrid();
+  for (auto& node : nodes_) {
+    auto stub = Stub(node->grpc_address(), "alice");
+    ASSERT_TRUE(Eventually(
+        [&] {
+          return ::testing::AssertionResult(Alive(*stub).size() ==
+                                            static_cast<size_t>(kNodes));
+        },
+        absl::Seconds(15)));
+  }
+  std::vector<std::string> flags = TlsFlags("intruder", "other-ca");
+  flags.insert(flags.end(),
+               {"--metrics=", "--join=" + nodes_[0]->grpc_address()});
+  absl::StatusOr<std::unique_ptr<NodeProcess>> intruder =
+      NodeProcess::Start(flags, "127.0.0.4");
+  ASSERT_TRUE(intruder.ok()) << intruder.status();
+  // It tries to join, and is refused at the handshake each time.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return ::testing::AssertionResult(
+            absl::StrContains((*intruder)->Log(), "found no seed answering"));
+      },
+      absl::Seconds(15)));
+  for (auto& node : nodes_) {
+    EXPECT_EQ(Alive(*Stub(node->grpc_address(), "alice")).size(),
+              static_cast<size_t>(kNodes));
+  }
+}
+
+TEST_F(TlsGridTest, NodeRefusesANameOtherThanItsCertificates) {
+  std::vector<std::string> args = {"node", "--name=someone-else",
+                                   "--listen=127.0.0.1:0", "--metrics="};
+  for (const std::string& flag : TlsFlags("node-0")) args.push_back(flag);
+  CommandResult node = Peergrid(args);
+  EXPECT_NE(node.status.exit_code, 0);
+  EXPECT_THAT(node.err, HasSubstr("is issued to 'node-0'"));
+}
+
+TEST_F(TlsGridTest, NodeRefusesAClientCertificate) {
+  std::vector<std::string> args = {"node", "--listen=127.0.0.1:0",
+                                   "--metrics="};
+  for (const std::string& flag : TlsFlags("alice")) args.push_back(flag);
+  CommandResult node = Peergrid(args);
+  EXPECT_NE(node.status.exit_code, 0);
+  EXPECT_THAT(node.err, HasSubstr("a node needs one issued with --role=node"));
+}
+
+TEST_F(TlsGridTest, NodeRefusesACertificateOfAnotherCa) {
+  std::vector<std::string> args = {"node", "--listen=127.0.0.1:0",
+                                   "--metrics="};
+  for (const std::string& flag : TlsFlags("intruder")) args.push_back(flag);
+  CommandResult node = Peergrid(args);
+  EXPECT_NE(node.status.exit_code, 0);
+  EXPECT_THAT(node.err, HasSubstr("against --tls-ca"));
+}
+
+}  // namespace
+}  // namespace peergrid::testing
