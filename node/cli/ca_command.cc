@@ -72,7 +72,7 @@ int RunCa(const Command& command, std::vector<std::string> args) {
     }
     std::cout << "revoked " << *revoked << " certificate(s) named '"
               << positional[1] << "'; copy " << tls::CrlDirectory(dir)
-              << " to every node's --tls-crl (nodes re-read it on SIGHUP).\n";
+              << " to every node's --tls-crl and restart them (live reload is not there yet).\n";
     return kExitOk;
   }
   tls::IssueOptions options;
