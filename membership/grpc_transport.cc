@@ -147,6 +147,13 @@ class GrpcTransport final : public Transport {
 
   v1::Membership::Stub* StubLocked(const std::string& address)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (options_.trust_generation) {
+      const uint64_t generation = options_.trust_generation();
+      if (generation != trust_generation_) {
+        peers_.clear();
+        trust_generation_ = generation;
+      }
+    }
     auto it = peers_.find(address);
     if (it != peers_.end()) return it->second.stub.get();
     // Dead members' addresses accumulate; dropping the cache now and then
@@ -174,6 +181,8 @@ class GrpcTransport final : public Transport {
   absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, Peer> peers_ ABSL_GUARDED_BY(mu_);
+  // options_.trust_generation() when peers_ was last emptied for it.
+  uint64_t trust_generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_set<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);
 };
 

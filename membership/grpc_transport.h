@@ -3,6 +3,8 @@
 #ifndef PEERGRID_MEMBERSHIP_GRPC_TRANSPORT_H_
 #define PEERGRID_MEMBERSHIP_GRPC_TRANSPORT_H_
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "membership/transport.h"
@@ -17,6 +19,11 @@ struct GrpcTransportOptions {
   // Null: insecure channels (loopback or --insecure). Otherwise the node's
   // mutual-TLS credentials.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // With TLS: a number that changes when the CA or the CRL does. Every
+  // channel is then dialled afresh, so that a revoked peer's certificate
+  // meets the handshake again (a connection that stays open is never
+  // re-verified by gRPC). Null: channels are kept.
+  std::function<uint64_t()> trust_generation;
   // Largest message received (a push-pull of a large grid).
   int max_receive_message_bytes = 16 << 20;
 };

@@ -151,10 +151,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     return valid;
   }
   NodeOptions resolved = options;
+  auto registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<const tls::TlsCredentials> credentials;
   if (options.tls.configured()) {
+    tls::TlsOptions tls_options;
+    tls_options.registry = registry.get();
     absl::StatusOr<std::shared_ptr<const tls::TlsCredentials>> made =
-        tls::TlsCredentials::Create(options.tls);
+        tls::TlsCredentials::Create(options.tls, tls_options);
     if (!made.ok()) return made.status();
     credentials = *std::move(made);
     const tls::CertificateInfo& identity = credentials->identity();
@@ -173,7 +176,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
           "': with TLS a node's name is its certificate's; leave --name out"));
     }
   }
-  std::unique_ptr<Node> node(new Node(resolved));
+  std::unique_ptr<Node> node(new Node(resolved, std::move(registry)));
   node->tls_ = std::move(credentials);
   if (absl::Status started = node->StartServing(); !started.ok()) {
     node->Shutdown(absl::ZeroDuration());
@@ -182,10 +185,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   return node;
 }
 
-Node::Node(const NodeOptions& options)
+Node::Node(const NodeOptions& options,
+           std::shared_ptr<prometheus::Registry> registry)
     : options_(options),
       start_time_unix_ms_(absl::ToUnixMillis(absl::Now())),
-      registry_(std::make_shared<prometheus::Registry>()) {}
+      registry_(std::move(registry)) {}
 
 Node::~Node() {
   Shutdown(absl::Milliseconds(500));
@@ -212,6 +216,15 @@ Node::~Node() {
 
 std::shared_ptr<grpc::ChannelCredentials> Node::PeerCredentials() const {
   return tls_ != nullptr ? tls_->ChannelCredentials() : nullptr;
+}
+
+void Node::ReloadTrust() {
+  if (tls_ != nullptr) tls_->trust()->Reload();
+}
+
+std::function<uint64_t()> Node::TrustGeneration() const {
+  if (tls_ == nullptr) return nullptr;
+  return [trust = tls_->trust()] { return trust->generation(); };
 }
 
 absl::Status Node::StartServing() {
@@ -260,7 +273,8 @@ absl::Status Node::StartServing() {
 
   const int max_bytes = static_cast<int>(options_.grpc_max_message_bytes);
   scheduler::WorkChannelFactory remote =
-      scheduler::GrpcWorkChannelFactory(PeerCredentials(), max_bytes);
+      scheduler::GrpcWorkChannelFactory(PeerCredentials(), max_bytes,
+                                        TrustGeneration());
   dispatcher_ = std::make_unique<scheduler::Dispatcher>(
       scheduler::DispatcherOptions(), *jobs_,
       [this] {
@@ -327,7 +341,8 @@ absl::Status Node::StartServing() {
   if (tls_ != nullptr) {
     server_credentials = tls_->ServerCredentials();
     // Every call's role is checked here, before any handler runs.
-    server_credentials->SetAuthMetadataProcessor(tls::NewRoleCheck());
+    server_credentials->SetAuthMetadataProcessor(
+        tls::NewRoleCheck(tls_->trust()));
   }
   builder.AddListeningPort(options_.listen, server_credentials, &bound_port);
   // gRPC turns SO_REUSEPORT on by default, which would let a second node
@@ -448,6 +463,7 @@ absl::Status Node::StartServing() {
   GrpcTransportOptions transport_options;
   transport_options.max_receive_message_bytes = max_bytes;
   transport_options.credentials = PeerCredentials();
+  transport_options.trust_generation = TrustGeneration();
   membership_ = std::make_unique<Membership>(
       membership_options, NewGrpcTransport(transport_options),
       NewThreadScheduler("pg-gossip"), *registry_);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -124,14 +125,20 @@ class Node {
   // HOST:PORT of /metrics with the bound port; empty when metrics are off.
   const std::string& metrics_address() const { return metrics_address_; }
   prometheus::Registry& metrics() { return *registry_; }
+  // With TLS, re-reads the CA and CRL files now if they changed (SIGHUP);
+  // otherwise nothing. Thread-safe.
+  void ReloadTrust();
   worker::Worker& worker() { return *worker_; }
   scheduler::JobManager& jobs() { return *jobs_; }
 
  private:
-  explicit Node(const NodeOptions& options);
+  Node(const NodeOptions& options,
+       std::shared_ptr<prometheus::Registry> registry);
   absl::Status StartServing();
   // For channels to peers: mutual TLS with tls_, else null (insecure).
   std::shared_ptr<grpc::ChannelCredentials> PeerCredentials() const;
+  // With TLS, the trust store's generation (for channel caches); else null.
+  std::function<uint64_t()> TrustGeneration() const;
   // This node's advertisement with the machine's current figures.
   v1::Advertisement CurrentAdvertisement() const;
 

@@ -149,21 +149,29 @@ class GrpcWorkChannel : public WorkChannel {
 
 WorkChannelFactory GrpcWorkChannelFactory(
     std::shared_ptr<grpc::ChannelCredentials> credentials,
-    int max_message_bytes) {
+    int max_message_bytes, std::function<uint64_t()> trust_generation) {
   if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
   struct Stubs {
     absl::Mutex mu;
     absl::flat_hash_map<std::string, std::unique_ptr<v1::Work::Stub>> by_address
         ABSL_GUARDED_BY(mu);
+    uint64_t trust_generation ABSL_GUARDED_BY(mu) = 0;
   };
   auto stubs = std::make_shared<Stubs>();
-  return [stubs, credentials, max_message_bytes](
+  return [stubs, credentials, max_message_bytes, trust_generation](
              const WorkerEndpoint& worker, const v1::OpenWork& open,
              std::shared_ptr<WorkChannelEvents> events)
              -> std::unique_ptr<WorkChannel> {
     v1::Work::Stub* stub = nullptr;
     {
       absl::MutexLock lock(&stubs->mu);
+      if (trust_generation) {
+        const uint64_t generation = trust_generation();
+        if (generation != stubs->trust_generation) {
+          stubs->by_address.clear();  // Re-dial: a new handshake for each.
+          stubs->trust_generation = generation;
+        }
+      }
       auto& slot = stubs->by_address[worker.address];
       if (slot == nullptr) {
         grpc::ChannelArguments arguments;

@@ -72,7 +72,9 @@ int RunCa(const Command& command, std::vector<std::string> args) {
     }
     std::cout << "revoked " << *revoked << " certificate(s) named '"
               << positional[1] << "'; copy " << tls::CrlDirectory(dir)
-              << " to every node's --tls-crl and restart them (live reload is not there yet).\n";
+              << " to every node's --tls-crl (or point --tls-crl at it):\n"
+              << "nodes re-read it within a second, or at once on SIGHUP, and\n"
+              << "refuse the revoked certificate on every later call.\n";
     return kExitOk;
   }
   tls::IssueOptions options;

@@ -164,6 +164,7 @@ int RunNode(const Command& command, std::vector<std::string> args) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // Not a stop: re-read the CA and CRL.
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -236,7 +237,11 @@ int RunNode(const Command& command, std::vector<std::string> args) {
             << " version=" << Version() << std::endl;
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (sigwait(&stop_signals, &signal_number) == 0 &&
+         signal_number == SIGHUP) {
+    LogInfo("received SIGHUP, re-reading the TLS CA and CRL");
+    (*node)->ReloadTrust();
+  }
   LogInfo("received %s, shutting down", strsignal(signal_number));
   (*node)->Shutdown(kShutdownGrace);
   LogInfo("stopped");
@@ -256,7 +261,9 @@ const Command& NodeCommand() {
       "[flags]\n\n"
       "Runs this machine's node: serves the grid's gRPC services and\n"
       "Prometheus metrics until SIGTERM or SIGINT, then stops within 2 s and\n"
-      "exits 0. When ready it prints one line to stdout:\n"
+      "exits 0. SIGHUP re-reads the TLS CA and CRL files at once (they are\n"
+      "also re-read within a second of a change; the certificate and key\n"
+      "within 10 s). When ready it prints one line to stdout:\n"
       "  peergrid node ready name=NAME grpc=HOST:PORT metrics=HOST:PORT|off "
       "version=V",
       {"node/cli/node_command.cc", kNameFlagFile, kTlsFlagsFile},

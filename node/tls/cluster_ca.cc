@@ -30,6 +30,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "node/tls/openssl.h"
 
 namespace peergrid::tls {
 namespace {
@@ -40,36 +41,9 @@ constexpr int kCaDays = 3650;
 // behind does not refuse a certificate issued just now.
 constexpr long kBackdateSeconds = 60;
 
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-using PKey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using Cert = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using Crl = std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>>;
-using Bio = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
-using Bignum = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-using Store = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
-using StoreCtx = std::unique_ptr<X509_STORE_CTX,
-                                 Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
-
 struct GeneralNamesFree {
   void operator()(GENERAL_NAMES* names) const { GENERAL_NAMES_free(names); }
 };
-
-// OpenSSL's reason for the last failure, for an error message.
-std::string OpenSslError() {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
-  char text[256];
-  ERR_error_string_n(code, text, sizeof(text));
-  return text;
-}
-
-absl::Status CryptoError(absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", OpenSslError()));
-}
 
 std::string CaCertPath(const std::string& dir) { return dir + "/ca.crt"; }
 std::string CaKeyPath(const std::string& dir) { return dir + "/ca.key"; }
@@ -78,17 +52,6 @@ std::string IssuedPath(const std::string& dir) { return dir + "/issued.txt"; }
 bool Exists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // Writes `data` to `path` with `mode`, through a temporary file renamed over
@@ -205,16 +168,6 @@ absl::StatusOr<std::string> CertPem(X509* cert) {
   return std::string(data, static_cast<size_t>(size));
 }
 
-absl::StatusOr<Cert> ParsePemCert(absl::string_view pem) {
-  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError("not a PEM certificate");
-  }
-  return cert;
-}
-
 // A random, positive 127-bit serial, as RFC 5280 asks (unique, at most 20
 // bytes).
 absl::Status SetRandomSerial(X509* cert) {
@@ -306,19 +259,17 @@ absl::StatusOr<LoadedCa> LoadCa(const std::string& dir) {
     return absl::DataLossError(
         absl::StrCat(CaCertPath(dir), ": ", cert.status().message()));
   }
-  Bio bio(BIO_new_mem_buf(key_pem->data(), static_cast<int>(key_pem->size())));
-  PKey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (key == nullptr) {
-    ERR_clear_error();
+  absl::StatusOr<PKey> key = ParsePemKey(*key_pem);
+  if (!key.ok()) {
     return absl::DataLossError(
         absl::StrCat(CaKeyPath(dir), " is not a PEM private key"));
   }
-  if (X509_check_private_key(cert->get(), key.get()) != 1) {
+  if (X509_check_private_key(cert->get(), key->get()) != 1) {
     ERR_clear_error();
     return absl::DataLossError(
         absl::StrCat(CaKeyPath(dir), " is not the key of ", CaCertPath(dir)));
   }
-  return LoadedCa{std::move(*cert), std::move(key)};
+  return LoadedCa{std::move(*cert), std::move(*key)};
 }
 
 std::string CrlPath(const std::string& dir, X509* ca) {
@@ -673,13 +624,9 @@ absl::Status CheckKeyPair(absl::string_view cert_pem,
                           absl::string_view key_pem) {
   absl::StatusOr<Cert> cert = ParsePemCert(cert_pem);
   if (!cert.ok()) return cert.status();
-  Bio bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
-  PKey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (key == nullptr) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError("not a PEM private key");
-  }
-  if (X509_check_private_key(cert->get(), key.get()) != 1) {
+  absl::StatusOr<PKey> key = ParsePemKey(key_pem);
+  if (!key.ok()) return key.status();
+  if (X509_check_private_key(cert->get(), key->get()) != 1) {
     ERR_clear_error();
     return absl::InvalidArgumentError("not the key of the certificate");
   }

@@ -7,63 +7,67 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
-#include <sys/stat.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "node/tls/openssl.h"
 
 namespace peergrid::tls {
 namespace {
 
 absl::StatusOr<std::string> ReadFlagFile(const char* flag,
                                          const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        flag, "=", path, ": cannot read it: ", std::strerror(errno)));
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, "=", path, ": ", text.status().message()));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return text;
 }
 
-// Checks, after the chain (which gRPC verified against the cluster CA), that
-// the server holds a node certificate, and the expected member's if named.
-class NodeCertificateVerifier
-    : public grpc::experimental::ExternalCertificateVerifier {
+// Checks the peer's certificate at each handshake against the TrustStore
+// (chain to the cluster CA, validity, CRL): gRPC's own chain check is off,
+// so that every refusal is ours to count and name. A client further
+// requires a node's certificate, and the dialled member's if it named one.
+class PeerVerifier : public grpc::experimental::ExternalCertificateVerifier {
  public:
-  explicit NodeCertificateVerifier(std::string peer_name)
-      : peer_name_(std::move(peer_name)) {}
+  enum class Side { kServer, kClient };
+  PeerVerifier(std::shared_ptr<TrustStore> trust, Side side,
+               std::string peer_name)
+      : trust_(std::move(trust)), side_(side), peer_name_(std::move(peer_name)) {}
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)> /*callback*/,
               grpc::Status* sync_status) override {
-    const std::string name(request->common_name().data(),
-                           request->common_name().size());
-    const std::string node_uri = RoleUri(Role::kNode);
-    bool is_node = false;
-    for (const grpc::string_ref& uri : request->uri_names()) {
-      is_node = is_node || std::string(uri.data(), uri.size()) == node_uri;
+    const grpc::string_ref pem = request->peer_cert();
+    Refusal refusal = Refusal::kInvalid;
+    absl::StatusOr<CertificateInfo> peer =
+        trust_->Verify(absl::string_view(pem.data(), pem.size()), &refusal);
+    absl::Status verdict = peer.status();
+    if (peer.ok() && side_ == Side::kClient) {
+      if (peer->role != Role::kNode) {
+        refusal = Refusal::kWrongRole;
+        verdict = absl::UnauthenticatedError(absl::StrCat(
+            "the server's certificate '", peer->common_name,
+            "' is not a node's (no ", RoleUri(Role::kNode), ")"));
+      } else if (!peer_name_.empty() && peer->common_name != peer_name_) {
+        refusal = Refusal::kWrongName;
+        verdict = absl::UnauthenticatedError(
+            absl::StrCat("dialled member '", peer_name_,
+                         "' but the server's certificate is '",
+                         peer->common_name, "'"));
+      }
     }
-    if (!is_node) {
-      *sync_status =
-          grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                       absl::StrCat("the server's certificate '", name,
-                                    "' is not a node's (no ", node_uri, ")"));
-    } else if (!peer_name_.empty() && name != peer_name_) {
-      *sync_status = grpc::Status(
-          grpc::StatusCode::UNAUTHENTICATED,
-          absl::StrCat("dialled member '", peer_name_,
-                       "' but the server's certificate is '", name, "'"));
-    } else {
+    if (verdict.ok()) {
       *sync_status = grpc::Status::OK;
+    } else {
+      trust_->Refuse(refusal, peer.ok() ? peer->common_name : "",
+                     verdict.message());
+      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                 std::string(verdict.message()));
     }
     return true;  // Done synchronously.
   }
@@ -72,6 +76,8 @@ class NodeCertificateVerifier
   }
 
  private:
+  const std::shared_ptr<TrustStore> trust_;
+  const Side side_;
   const std::string peer_name_;
 };
 
@@ -99,7 +105,7 @@ PeerIdentity PeerOf(const grpc::AuthContext& context) {
 }
 
 absl::StatusOr<std::shared_ptr<const TlsCredentials>> TlsCredentials::Create(
-    const TlsFiles& files, absl::Duration refresh) {
+    const TlsFiles& files, const TlsOptions& options) {
   if (files.cert.empty() || files.key.empty() || files.ca.empty()) {
     return absl::InvalidArgumentError(
         "TLS needs all three of --tls-cert, --tls-key and --tls-ca");
@@ -125,39 +131,44 @@ absl::StatusOr<std::shared_ptr<const TlsCredentials>> TlsCredentials::Create(
         absl::StrCat("--tls-key=", files.key, ": ", paired.message(),
                      " (--tls-cert=", files.cert, ")"));
   }
-  if (!files.crl.empty()) {
-    struct stat st;
-    if (stat(files.crl.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--tls-crl=", files.crl,
-          " is not a directory: pass the CA's crl/ directory, which holds "
-          "the hashed CRL file that 'peergrid ca' writes"));
-    }
-  }
+  TrustStoreOptions trust_options;
+  trust_options.ca_path = files.ca;
+  trust_options.crl_path = files.crl;
+  trust_options.recheck = options.recheck;
+  trust_options.registry = options.registry;
+  trust_options.log_refusals = options.log_refusals;
+  absl::StatusOr<std::shared_ptr<TrustStore>> trust =
+      TrustStore::Open(std::move(trust_options));
+  if (!trust.ok()) return trust.status();
   const unsigned int seconds = static_cast<unsigned int>(
-      std::max<int64_t>(1, absl::ToInt64Seconds(refresh)));
+      std::max<int64_t>(1, absl::ToInt64Seconds(options.refresh)));
   auto provider =
       std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
           files.key, files.cert, files.ca, seconds);
-  return std::shared_ptr<const TlsCredentials>(
-      new TlsCredentials(files, *std::move(identity), std::move(provider)));
+  return std::shared_ptr<const TlsCredentials>(new TlsCredentials(
+      *std::move(identity), std::move(provider), *std::move(trust)));
 }
 
 TlsCredentials::TlsCredentials(
-    TlsFiles files, CertificateInfo identity,
-    std::shared_ptr<grpc::experimental::CertificateProviderInterface> provider)
-    : files_(std::move(files)),
-      identity_(std::move(identity)),
-      provider_(std::move(provider)) {}
+    CertificateInfo identity,
+    std::shared_ptr<grpc::experimental::CertificateProviderInterface> provider,
+    std::shared_ptr<TrustStore> trust)
+    : identity_(std::move(identity)),
+      provider_(std::move(provider)),
+      trust_(std::move(trust)) {}
 
 std::shared_ptr<grpc::ServerCredentials> TlsCredentials::ServerCredentials()
     const {
   grpc::experimental::TlsServerCredentialsOptions options(provider_);
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
+  // The certificate is asked for but checked by PeerVerifier, which also
+  // sees (and counts) a peer that sends none.
   options.set_cert_request_type(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  if (!files_.crl.empty()) options.set_crl_directory(files_.crl);
+      GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+  options.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<PeerVerifier>(
+          trust_, PeerVerifier::Side::kServer, ""));
   return grpc::experimental::TlsServerCredentials(options);
 }
 
@@ -167,12 +178,11 @@ std::shared_ptr<grpc::ChannelCredentials> TlsCredentials::ChannelCredentials(
   options.set_certificate_provider(provider_);
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
-  options.set_verify_server_certs(true);
+  options.set_verify_server_certs(false);  // PeerVerifier checks the chain.
   options.set_check_call_host(false);
   options.set_certificate_verifier(
-      grpc::experimental::ExternalCertificateVerifier::Create<
-          NodeCertificateVerifier>(peer_name));
-  if (!files_.crl.empty()) options.set_crl_directory(files_.crl);
+      grpc::experimental::ExternalCertificateVerifier::Create<PeerVerifier>(
+          trust_, PeerVerifier::Side::kClient, peer_name));
   return grpc::experimental::TlsCredentials(options);
 }
 

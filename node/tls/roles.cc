@@ -1,9 +1,11 @@
 #include "node/tls/roles.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
@@ -24,7 +26,11 @@ bool ReadOnlyJobsMethod(absl::string_view method) {
 
 class RoleCheck : public grpc::AuthMetadataProcessor {
  public:
-  // Inline on gRPC's thread: the check reads two properties and a path.
+  explicit RoleCheck(std::shared_ptr<TrustStore> trust)
+      : trust_(std::move(trust)) {}
+
+  // Inline on gRPC's thread: the check reads properties, a path and (but
+  // for the first call of a peer after each CRL change) a cached verdict.
   bool IsBlocking() const override { return false; }
 
   grpc::Status Process(const InputMetadata& metadata,
@@ -35,11 +41,25 @@ class RoleCheck : public grpc::AuthMetadataProcessor {
         path == metadata.end()
             ? absl::string_view()
             : absl::string_view(path->second.data(), path->second.size());
+    // The handshake checked the certificate; this catches one revoked or
+    // expired since, on a connection that stayed open.
+    std::vector<grpc::string_ref> pem =
+        context->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    absl::Status valid = trust_->CheckStillValid(
+        pem.empty() ? absl::string_view()
+                    : absl::string_view(pem.front().data(), pem.front().size()));
+    if (!valid.ok()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          std::string(valid.message()));
+    }
     absl::Status allowed = Authorize(PeerOf(*context), method);
     if (allowed.ok()) return grpc::Status::OK;
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                         std::string(allowed.message()));
   }
+
+ private:
+  const std::shared_ptr<TrustStore> trust_;
 };
 
 }  // namespace
@@ -69,8 +89,9 @@ absl::Status Authorize(const PeerIdentity& peer, absl::string_view method) {
                    "' may not call ", method.empty() ? "?" : method));
 }
 
-std::shared_ptr<grpc::AuthMetadataProcessor> NewRoleCheck() {
-  return std::make_shared<RoleCheck>();
+std::shared_ptr<grpc::AuthMetadataProcessor> NewRoleCheck(
+    std::shared_ptr<TrustStore> trust) {
+  return std::make_shared<RoleCheck>(std::move(trust));
 }
 
 }  // namespace peergrid::tls

@@ -10,7 +10,7 @@
 //           get, cluster status
 //   read    ListJobs, GetJob, Watch, ClusterStatus
 //
-// Thread safety: functions of their arguments; RoleCheck is immutable.
+// Thread safety: functions of their arguments; RoleCheck is thread-safe.
 #ifndef PEERGRID_NODE_TLS_ROLES_H_
 #define PEERGRID_NODE_TLS_ROLES_H_
 
@@ -31,8 +31,11 @@ namespace peergrid::tls {
 // certificate of `peergrid ca`) may call nothing.
 absl::Status Authorize(const PeerIdentity& peer, absl::string_view method);
 
-// Authorize() for every call on a server, before its handler runs.
-std::shared_ptr<grpc::AuthMetadataProcessor> NewRoleCheck();
+// For every call on a server, before its handler runs: the caller's
+// certificate is still valid (not revoked or expired since the handshake:
+// UNAUTHENTICATED), then Authorize().
+std::shared_ptr<grpc::AuthMetadataProcessor> NewRoleCheck(
+    std::shared_ptr<TrustStore> trust);
 
 }  // namespace peergrid::tls
 

@@ -8,15 +8,21 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "node/tls/cluster_ca.h"
 #include "node/tls/credentials.h"
 #include "proto/jobs.grpc.pb.h"
 #include "proto/membership.grpc.pb.h"
 #include "tests/testing/eventually.h"
+#include "tests/testing/http.h"
 #include "tests/testing/node_process.h"
 
 namespace peergrid::testing {
@@ -38,6 +44,9 @@ class TlsGridTest : public ::testing::Test {
     }
     Issue("ca", "alice", tls::Role::kSubmit);
     Issue("ca", "bob", tls::Role::kRead);
+    // Revoked by a test; no other test uses them.
+    Issue("ca", "node-lost", tls::Role::kNode);
+    Issue("ca", "mallory", tls::Role::kSubmit);
     Issue("other-ca", "intruder", tls::Role::kNode);
   }
   static void TearDownTestSuite() {
@@ -79,16 +88,38 @@ class TlsGridTest : public ::testing::Test {
     }
   }
 
-  void StartGrid() {
-    for (int i = 0; i < kNodes; ++i) {
-      std::vector<std::string> flags = TlsFlags(absl::StrCat("node-", i));
-      flags.insert(flags.end(), {"--cores=1", "--metrics="});
+  // Nodes holding `holders`' certificates, on 127.0.0.1, .2, ...; the
+  // first with metrics on, every one with `extra` flags.
+  void StartGrid(std::vector<std::string> holders = {"node-0", "node-1",
+                                                     "node-2"},
+                 const std::vector<std::string>& extra = {}) {
+    for (size_t i = 0; i < holders.size(); ++i) {
+      std::vector<std::string> flags = TlsFlags(holders[i]);
+      flags.insert(flags.end(), extra.begin(), extra.end());
+      flags.push_back("--cores=1");
+      if (i > 0) flags.push_back("--metrics=");
       if (i > 0) flags.push_back("--join=" + nodes_[0]->grpc_address());
       absl::StatusOr<std::unique_ptr<NodeProcess>> node =
           NodeProcess::Start(flags, absl::StrCat("127.0.0.", i + 1));
       ASSERT_TRUE(node.ok()) << node.status();
       nodes_.push_back(std::move(*node));
     }
+  }
+
+  // peergrid_tls_handshake_failures_total{reason} on the first node.
+  double Refused(const std::string& reason) {
+    absl::StatusOr<HttpResponse> metrics =
+        HttpGet(nodes_[0]->metrics_address(), "/metrics");
+    if (!metrics.ok()) return -1;
+    const std::string prefix = absl::StrCat(
+        "peergrid_tls_handshake_failures_total{reason=\"", reason, "\"} ");
+    for (absl::string_view line : absl::StrSplit(metrics->body, '\n')) {
+      double value = 0;
+      if (absl::ConsumePrefix(&line, prefix) && absl::SimpleAtod(line, &value)) {
+        return value;
+      }
+    }
+    return -1;
   }
 
   // A channel to `address` holding `holder`'s certificate.
@@ -249,6 +280,68 @@ TEST_F(TlsGridTest, NodeOfAnotherCaNeverBecomesAMember) {
     EXPECT_EQ(Alive(*Stub(node->grpc_address(), "alice")).size(),
               static_cast<size_t>(kNodes));
   }
+  EXPECT_GE(Refused("unknown_ca"), 1);
+}
+
+TEST_F(TlsGridTest, PeerWithoutACertificateIsRefusedAndCounted) {
+  StartGrid({"node-0"});
+  // TLS that trusts the grid's CA but presents no certificate of its own.
+  grpc::SslCredentialsOptions options;
+  std::ifstream ca(Path("ca/ca.crt"));
+  options.pem_root_certs.assign(std::istreambuf_iterator<char>(ca), {});
+  grpc::ChannelArguments arguments;
+  arguments.SetSslTargetNameOverride("node-0");
+  auto stub = v1::Jobs::NewStub(grpc::CreateCustomChannel(
+      nodes_[0]->grpc_address(), grpc::SslCredentials(options), arguments));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  v1::ListJobsResponse jobs;
+  EXPECT_FALSE(stub->ListJobs(&context, {}, &jobs).ok());
+  EXPECT_GE(Refused("no_certificate"), 1);
+  EXPECT_THAT(nodes_[0]->Log(), HasSubstr("tls: refused peer"));
+}
+
+TEST_F(TlsGridTest, RevokedCertificatesAreRefusedOnceTheCrlChanges) {
+  StartGrid({"node-0", "node-1", "node-lost"},
+            {"--tls-crl=" + Path("ca/crl")});
+  const std::vector<std::string> all = {"node-0", "node-1", "node-lost"};
+  auto stub = Stub(nodes_[0]->grpc_address(), "alice");
+  ASSERT_TRUE(Eventually(
+      [&] { return ::testing::AssertionResult(Alive(*stub) == all); },
+      absl::Seconds(15)));
+  // Mallory's connection is open before her certificate is revoked.
+  auto mallory = Stub(nodes_[0]->grpc_address(), "mallory");
+  {
+    grpc::ClientContext context;
+    v1::ListJobsResponse jobs;
+    ASSERT_TRUE(mallory->ListJobs(&context, {}, &jobs).ok());
+  }
+  ASSERT_TRUE(tls::RevokeCertificates(Path("ca"), "node-lost").ok());
+  ASSERT_TRUE(tls::RevokeCertificates(Path("ca"), "mallory").ok());
+  // No restart: the nodes see the new CRL, refuse node-lost's calls and
+  // re-dial it, and it is dead to them.
+  const std::vector<std::string> kept = {"node-0", "node-1"};
+  for (int i = 0; i < 2; ++i) {
+    auto view = Stub(nodes_[i]->grpc_address(), "alice");
+    EXPECT_TRUE(Eventually(
+        [&] {
+          return ::testing::AssertionResult(Alive(*view) == kept)
+                 << Alive(*view).size() << " alive";
+        },
+        absl::Seconds(20)));
+  }
+  grpc::ClientContext context;
+  v1::ListJobsResponse jobs;
+  const grpc::Status refused = mallory->ListJobs(&context, {}, &jobs);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("revoked"));
+  EXPECT_GE(Refused("revoked"), 1);
+  // The others keep working.
+  CommandResult run = Peergrid(
+      {"run", "--node=" + nodes_[1]->grpc_address(), "echo", ":::", "a", "b"},
+      TlsEnv("alice"));
+  EXPECT_EQ(run.status.exit_code, 0) << run.err;
 }
 
 TEST_F(TlsGridTest, NodeRefusesANameOtherThanItsCertificates) {
