@@ -5,17 +5,40 @@
 
 #include <chrono>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/peer_name.h"
 #include "proto/membership.grpc.pb.h"
 
 namespace peergrid {
 namespace {
+
+// With TLS, an answer that names its sender must come from that member's
+// certificate: a node that answers at another's address cannot ack, or
+// hand its state over, in the other's name.
+template <typename Response>
+grpc::Status CheckResponder(const grpc::ClientContext& context,
+                            const Response& response) {
+  if constexpr (std::is_same_v<Response, v1::IndirectPingResponse>) {
+    return grpc::Status::OK;  // A relay's report, in no one's name.
+  } else {
+    const std::string responder = CertificateName(context.auth_context().get());
+    if (responder.empty() || responder == response.from()) {
+      return grpc::Status::OK;
+    }
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("certificate '", responder,
+                                     "' answered as member '", response.from(),
+                                     "'"));
+  }
+}
 
 absl::Status FromGrpc(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
@@ -127,6 +150,9 @@ class GrpcTransport final : public Transport {
     }
     start(stub->async(), &call->context, &call->request, &call->response,
           [this, call](grpc::Status status) {
+            if (status.ok()) {
+              status = CheckResponder(call->context, call->response);
+            }
             if (status.ok()) {
               call->done(std::move(call->response));
             } else {

@@ -14,6 +14,10 @@
 namespace peergrid {
 namespace {
 
+// A member raises its incarnation by one per refutation: 2^62 of them is
+// beyond any real life, and far enough from the top that +1 never wraps.
+constexpr uint64_t kMaxHonestIncarnation = uint64_t{1} << 62;
+
 // SWIM's precedence at equal incarnation; -1 for values we do not accept.
 int Rank(v1::MemberState state) {
   switch (state) {
@@ -90,8 +94,20 @@ void SwimProtocol::ApplyUpdateLocked(const v1::MemberUpdate& update,
   }
   const std::string& name = it->first;
   Member& member = it->second;
+  // Only a member raises its own incarnation, by one, to refute. Second-
+  // hand word of a higher one is taken only as that refutation passed on:
+  // `alive` at one above what we hold. Anything else above it is ignored:
+  // a claim nobody can outbid (dead at the largest incarnation) would
+  // otherwise silence the member for good.
+  const bool raises_incarnation = update.incarnation() > member.incarnation;
+  const bool may_raise =
+      first_hand || (update.state() == v1::MEMBER_STATE_ALIVE &&
+                     update.incarnation() == member.incarnation + 1);
+  if (raises_incarnation && !may_raise) {
+    metrics_->updates_ignored->Increment();
+  }
   const bool newer =
-      update.incarnation() > member.incarnation ||
+      (raises_incarnation && may_raise) ||
       (update.incarnation() == member.incarnation &&
        rank > Rank(member.state)) ||
       // The member itself, in a direct exchange, says it is alive: that is
@@ -155,7 +171,11 @@ void SwimProtocol::ApplyNewsAboutSelfLocked(const v1::MemberUpdate& update) {
       LogDebug("membership: %s refutes %s from %s", options_.name,
                v1::MemberState_Name(update.state()), update.from());
     }
-    self_incarnation_ = update.incarnation() + 1;
+    // A claim beyond any this node could have made is a forgery: outbid
+    // what the others hold instead (they ignore it; see ApplyUpdateLocked).
+    self_incarnation_ = update.incarnation() < kMaxHonestIncarnation
+                            ? update.incarnation() + 1
+                            : self_incarnation_ + 1;
     changed = true;
     // A refutation is urgent, and piggybacked copies may ride on acks that
     // come too late to count: push it out at once as well.

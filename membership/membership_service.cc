@@ -5,6 +5,9 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "common/peer_name.h"
+
 namespace peergrid {
 namespace {
 
@@ -24,17 +27,26 @@ Transport::Callback<Response> Finisher(grpc::ServerUnaryReactor* reactor,
   };
 }
 
-// Validates nothing (the messages are self-checking), delegates, and maps the
-// absl::Status to a gRPC one when the answer comes.
+// Checks that the sender speaks for itself, delegates, and maps the
+// absl::Status to a gRPC one when the answer comes. With TLS the member
+// name a message claims (`from`) must be its sender's certificate name:
+// what a member says of itself is taken as first-hand news (it may raise
+// its own incarnation), so no one may say it in another's name.
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* Serve(
     grpc::CallbackServerContext* context, Membership* membership,
     const Request* request, Response* response,
     void (Membership::*handle)(const Request&, Transport::Callback<Response>)) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const std::string sender = CertificateName(context->auth_context().get());
   if (membership == nullptr) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "membership not started yet"));
+  } else if (!sender.empty() && request->from() != sender) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::PERMISSION_DENIED,
+        absl::StrCat("certificate '", sender, "' may not speak for member '",
+                     request->from(), "'")));
   } else {
     (membership->*handle)(*request, Finisher(reactor, response));
   }

@@ -61,6 +61,10 @@ MembershipMetrics::MembershipMetrics(prometheus::Registry& registry) {
   members_declared_dead =
       NewCounter(registry, "peergrid_gossip_members_declared_dead_total",
                  "Suspicions that timed out here and declared a member dead.");
+  updates_ignored = NewCounter(
+      registry, "peergrid_gossip_updates_ignored_total",
+      "Second-hand news of a member at a higher incarnation than known, "
+      "ignored: only the member itself raises its incarnation.");
   const std::string push_pull = "peergrid_gossip_push_pulls_total";
   const std::string push_pull_help =
       "Full-state exchanges started by this node, by result.";

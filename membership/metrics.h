@@ -33,6 +33,8 @@ struct MembershipMetrics {
   prometheus::Counter* suspicions_raised = nullptr;
   prometheus::Counter* suspicions_refuted = nullptr;
   prometheus::Counter* members_declared_dead = nullptr;
+  // Second-hand word of a higher incarnation, which only a member may set.
+  prometheus::Counter* updates_ignored = nullptr;
   prometheus::Counter* push_pulls = nullptr;
   prometheus::Counter* push_pull_failures = nullptr;
   prometheus::Counter* messages[kNumMessageTypes][kNumDirections] = {};

@@ -84,7 +84,11 @@ void SwimProtocol::HandleIndirectPing(
   transport_->SendPing(
       request.target_address(), std::move(ping), timeout,
       [this, respond = std::move(respond),
-       requester = request.from()](absl::StatusOr<v1::Ack> ack) {
+       requester = request.from(),
+       target = request.target()](absl::StatusOr<v1::Ack> ack) {
+        if (ack.ok() && ack->from() != target) {
+          ack = absl::FailedPreconditionError("answered by another member");
+        }
         v1::IndirectPingResponse response;
         response.set_target_acked(ack.ok());
         {
@@ -179,6 +183,11 @@ void SwimProtocol::OnDirectAck(std::shared_ptr<Probe> probe,
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
+    if (ack.ok() && ack->from() != probe->target) {
+      // Another member answered at the target's address: the target did not.
+      ack = absl::FailedPreconditionError(absl::StrCat(
+          "probed ", probe->target, ", answered by ", ack->from()));
+    }
     if (ack.ok()) {
       CountMessage(kAckMessage, kReceived, ack->ByteSizeLong());
       HeardFromLocked(probe->target);

@@ -252,6 +252,33 @@ TEST_F(TlsGridTest, RolesAreCheckedOnEveryCall) {
   EXPECT_THAT(run.err, HasSubstr("role 'read'"));
 }
 
+TEST_F(TlsGridTest, AMemberMaySpeakOnlyForItself) {
+  StartGrid({"node-0"});
+  // node-1's certificate, but node-1 is no member of this grid yet: it may
+  // still say who it is, and only that.
+  auto gossip = v1::Membership::NewStub(
+      Channel(nodes_[0]->grpc_address(), "node-1"));
+  {
+    grpc::ClientContext context;
+    v1::Ping ping;
+    ping.set_from("node-2");
+    v1::Ack ack;
+    const grpc::Status forged = gossip->SendPing(&context, ping, &ack);
+    EXPECT_EQ(forged.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(forged.error_message(),
+                HasSubstr("certificate 'node-1' may not speak for member "
+                          "'node-2'"));
+  }
+  {
+    grpc::ClientContext context;
+    v1::Ping ping;
+    ping.set_from("node-1");
+    v1::Ack ack;
+    EXPECT_TRUE(gossip->SendPing(&context, ping, &ack).ok());
+    EXPECT_EQ(ack.from(), "node-0");
+  }
+}
+
 TEST_F(TlsGridTest, NodeOfAnotherCaNeverBecomesAMember) {
   StartGrid();
   for (auto& node : nodes_) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <set>
 #include <string>
 
@@ -600,6 +601,110 @@ TEST(MembershipSimTest, StartRejectsBadOptions) {
   EXPECT_FALSE(ValidateMembershipOptions(options).ok());
   options.probe_timeout = absl::Milliseconds(10);
   EXPECT_TRUE(ValidateMembershipOptions(options).ok());
+}
+
+}  // namespace
+}  // namespace peergrid
+
+namespace peergrid {
+namespace {
+
+// `observer` hears, from `sender` in a gossip-only ping, that `subject` is
+// in `state` at `incarnation`: what a forger (or a confused member) says.
+void Tell(SimCluster& cluster, int observer, int sender, int subject,
+          v1::MemberState state, uint64_t incarnation) {
+  v1::Ping ping;
+  ping.set_from(cluster.name(sender));
+  v1::MemberUpdate* claim = ping.add_gossip();
+  claim->set_name(cluster.name(subject));
+  claim->set_state(state);
+  claim->set_incarnation(incarnation);
+  claim->set_from(cluster.name(sender));
+  cluster.node(observer).HandlePing(ping, [](absl::StatusOr<v1::Ack>) {});
+}
+
+uint64_t IncarnationSeenBy(SimCluster& cluster, int observer, int subject) {
+  return cluster.node(observer)
+      .GetMember(cluster.name(subject))
+      .value_or(v1::MemberStatus())
+      .incarnation();
+}
+
+// Whether `subject` stays alive to every node for `period`.
+bool StaysAliveToAll(SimCluster& cluster, int subject, absl::Duration period) {
+  const absl::Time end = cluster.world().Now() + period;
+  bool ever_not_alive = false;
+  cluster.world().RunUntilTrue(
+      [&] {
+        for (int i = 0; i < cluster.size(); ++i) {
+          if (i != subject && cluster.StateOf(i, subject) !=
+                                  v1::MEMBER_STATE_ALIVE) {
+            ever_not_alive = true;
+          }
+        }
+        return ever_not_alive || cluster.world().Now() >= end;
+      },
+      period + absl::Seconds(1));
+  return !ever_not_alive;
+}
+
+TEST(MembershipForgeryTest, DeathAtTheLargestIncarnationIsIgnored) {
+  SimCluster cluster(5, Defaults(), {}, kSeed);
+  cluster.StartAll();
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] { return cluster.AllSeeAlive(5); }, absl::Seconds(30)));
+  // Node 4 tells each of the others that node 2 died at an incarnation
+  // node 2 could never outbid.
+  for (int observer : {0, 1, 3}) {
+    Tell(cluster, observer, 4, 2, v1::MEMBER_STATE_DEAD,
+         std::numeric_limits<uint64_t>::max());
+  }
+  EXPECT_TRUE(StaysAliveToAll(cluster, 2, absl::Seconds(30)));
+  EXPECT_GE(Metric(cluster.registry(0), "peergrid_gossip_updates_ignored_total",
+                   ""),
+            1);
+  EXPECT_LT(IncarnationSeenBy(cluster, 0, 2), 10u);
+}
+
+TEST(MembershipForgeryTest, DeathAtTheKnownIncarnationIsRefuted) {
+  SimCluster cluster(5, Defaults(), {}, kSeed);
+  cluster.StartAll();
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] { return cluster.AllSeeAlive(5); }, absl::Seconds(30)));
+  const uint64_t known = IncarnationSeenBy(cluster, 0, 2);
+  // A claim at the incarnation held is news SWIM must take (a real death
+  // looks the same); node 2 answers it first-hand (alive at the same
+  // incarnation, or outbidding it) and is alive to all again.
+  Tell(cluster, 0, 4, 2, v1::MEMBER_STATE_DEAD, known);
+  EXPECT_EQ(cluster.StateOf(0, 2), v1::MEMBER_STATE_DEAD);
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] { return cluster.AllSee(2, v1::MEMBER_STATE_ALIVE); },
+      absl::Seconds(30)));
+  EXPECT_LE(IncarnationSeenBy(cluster, 0, 2), known + 1);
+  EXPECT_TRUE(StaysAliveToAll(cluster, 2, absl::Seconds(10)));
+}
+
+TEST(MembershipForgeryTest, MemberOutbidsAForgedClaimAboutItselfByOne) {
+  SimCluster cluster(5, Defaults(), {}, kSeed);
+  cluster.StartAll();
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] { return cluster.AllSeeAlive(5); }, absl::Seconds(30)));
+  const uint64_t known = IncarnationSeenBy(cluster, 0, 2);
+  // Told itself that it is dead at the largest incarnation, node 2 refutes
+  // at one above its own (not by wrapping around to 0), and stays alive.
+  Tell(cluster, 2, 4, 2, v1::MEMBER_STATE_DEAD,
+       std::numeric_limits<uint64_t>::max());
+  ASSERT_TRUE(cluster.world().RunUntilTrue(
+      [&] {
+        for (int i = 0; i < 5; ++i) {
+          if (i != 2 && IncarnationSeenBy(cluster, i, 2) != known + 1) {
+            return false;
+          }
+        }
+        return true;
+      },
+      absl::Seconds(30)));
+  EXPECT_TRUE(StaysAliveToAll(cluster, 2, absl::Seconds(10)));
 }
 
 }  // namespace
