@@ -60,8 +60,9 @@ void RegisterNodeGauges(prometheus::Registry& registry) {
 class JobBlobProvider : public worker::BlobProvider {
  public:
   explicit JobBlobProvider(scheduler::JobManager& jobs) : jobs_(jobs) {}
-  absl::StatusOr<std::string> ReadBlob(const std::string& sha256) override {
-    return jobs_.ReadBlob(sha256);
+  absl::StatusOr<std::string> ReadBlob(const std::string& sha256,
+                                       const std::string& requester) override {
+    return jobs_.ReadBlob(sha256, requester);
   }
 
  private:
@@ -222,6 +223,13 @@ void Node::ReloadTrust() {
   if (tls_ != nullptr) tls_->trust()->Reload();
 }
 
+scheduler::CredentialsFor Node::MemberCredentials() const {
+  if (tls_ == nullptr) return nullptr;
+  return [tls = tls_](const std::string& member) {
+    return tls->ChannelCredentials(member);
+  };
+}
+
 std::function<uint64_t()> Node::TrustGeneration() const {
   if (tls_ == nullptr) return nullptr;
   return [trust = tls_->trust()] { return trust->generation(); };
@@ -267,13 +275,30 @@ absl::Status Node::StartServing() {
   blob_provider_ = std::make_unique<JobBlobProvider>(*jobs_);
   worker::WorkServiceOptions work_options;
   work_options.blob_provider = blob_provider_.get();
-  work_options.origin_credentials = PeerCredentials();
+  work_options.origin_credentials = MemberCredentials();
+  // Streams only from current members; blobs only from where gossip says
+  // the origin is. membership_ is built after the server starts: until then
+  // no origin is known, and nobody can have placed work here yet.
+  work_options.member_address =
+      [this](const std::string& origin) -> absl::StatusOr<std::string> {
+    Membership* membership = membership_ready_.load();
+    if (membership == nullptr) {
+      return absl::UnavailableError("membership not started yet");
+    }
+    absl::optional<v1::MemberStatus> member = membership->GetMember(origin);
+    if (!member.has_value() ||
+        (member->state() != v1::MEMBER_STATE_ALIVE &&
+         member->state() != v1::MEMBER_STATE_SUSPECT)) {
+      return absl::NotFoundError("gossip lists no live member of that name");
+    }
+    return member->advertisement().grpc_address();
+  };
   work_service_ =
       std::make_unique<worker::WorkService>(*worker_, std::move(work_options));
 
   const int max_bytes = static_cast<int>(options_.grpc_max_message_bytes);
   scheduler::WorkChannelFactory remote =
-      scheduler::GrpcWorkChannelFactory(PeerCredentials(), max_bytes,
+      scheduler::GrpcWorkChannelFactory(MemberCredentials(), max_bytes,
                                         TrustGeneration());
   dispatcher_ = std::make_unique<scheduler::Dispatcher>(
       scheduler::DispatcherOptions(), *jobs_,
@@ -480,6 +505,7 @@ absl::Status Node::StartServing() {
     }
   });
   membership_service_->set_membership(membership_.get());
+  membership_ready_.store(membership_.get());
   if (absl::Status started = membership_->Start(); !started.ok()) {
     return started;
   }
@@ -557,6 +583,7 @@ void Node::Shutdown(absl::Duration grace) {
   }
   if (membership_service_ != nullptr)
     membership_service_->set_membership(nullptr);
+  membership_ready_.store(nullptr);
   if (membership_ != nullptr) membership_->Stop();
 }
 

@@ -26,6 +26,7 @@
 #include "membership/membership.h"
 #include "node/tls/credentials.h"
 #include "proto/advertisement.pb.h"
+#include "scheduler/grpc_work_channel.h"
 #include "worker/worker.h"
 
 namespace prometheus {
@@ -137,6 +138,9 @@ class Node {
   absl::Status StartServing();
   // For channels to peers: mutual TLS with tls_, else null (insecure).
   std::shared_ptr<grpc::ChannelCredentials> PeerCredentials() const;
+  // For channels to a named member: with TLS, accepting only its
+  // certificate; else null (insecure).
+  scheduler::CredentialsFor MemberCredentials() const;
   // With TLS, the trust store's generation (for channel caches); else null.
   std::function<uint64_t()> TrustGeneration() const;
   // This node's advertisement with the machine's current figures.
@@ -171,6 +175,8 @@ class Node {
   std::unique_ptr<JobsService> jobs_service_;
   // Built once the port is bound: gossip needs the address.
   std::unique_ptr<Membership> membership_;
+  // membership_ once it serves, for gRPC threads (the work service's checks).
+  std::atomic<Membership*> membership_ready_{nullptr};
   std::unique_ptr<Advertiser> advertiser_;
   std::unique_ptr<PrometheusSdWriter> prometheus_sd_;
   std::unique_ptr<grpc::Server> server_;

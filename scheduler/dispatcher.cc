@@ -263,7 +263,7 @@ void Dispatcher::Fill(const std::shared_ptr<Channel>& channel) {
         channel->credits == 0 || stopping_) {
       return;
     }
-    taken = jobs_.Take(channel->credits, channel->id());
+    taken = jobs_.Take(channel->credits, channel->id(), channel->worker().name);
     channel->credits -= taken.slots;
     stream = channel->channel;
   }

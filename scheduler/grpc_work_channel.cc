@@ -148,9 +148,8 @@ class GrpcWorkChannel : public WorkChannel {
 }  // namespace
 
 WorkChannelFactory GrpcWorkChannelFactory(
-    std::shared_ptr<grpc::ChannelCredentials> credentials,
-    int max_message_bytes, std::function<uint64_t()> trust_generation) {
-  if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
+    CredentialsFor credentials, int max_message_bytes,
+    std::function<uint64_t()> trust_generation) {
   struct Stubs {
     absl::Mutex mu;
     absl::flat_hash_map<std::string, std::unique_ptr<v1::Work::Stub>> by_address
@@ -172,8 +171,16 @@ WorkChannelFactory GrpcWorkChannelFactory(
           stubs->trust_generation = generation;
         }
       }
-      auto& slot = stubs->by_address[worker.address];
+      // By member and address: with TLS a channel is bound to the member
+      // it was dialled for (its certificate must carry that name).
+      auto& slot =
+          stubs->by_address[absl::StrCat(worker.name, "@", worker.address)];
       if (slot == nullptr) {
+        std::shared_ptr<grpc::ChannelCredentials> channel_credentials =
+            credentials ? credentials(worker.name) : nullptr;
+        if (channel_credentials == nullptr) {
+          channel_credentials = grpc::InsecureChannelCredentials();
+        }
         grpc::ChannelArguments arguments;
         arguments.SetMaxReceiveMessageSize(max_message_bytes);
         arguments.SetMaxSendMessageSize(max_message_bytes);
@@ -184,7 +191,8 @@ WorkChannelFactory GrpcWorkChannelFactory(
         arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
         arguments.SetInt(GRPC_ARG_ENABLE_CHANNELZ, 0);  // Nobody reads it.
         slot = v1::Work::NewStub(
-            grpc::CreateCustomChannel(worker.address, credentials, arguments));
+            grpc::CreateCustomChannel(worker.address, channel_credentials,
+                                      arguments));
       }
       stub = slot.get();
     }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "scheduler/work_channel.h"
 
@@ -14,14 +15,19 @@ class ChannelCredentials;
 
 namespace peergrid::scheduler {
 
+// The credentials to dial the member named by the argument with: with TLS,
+// ones that accept only that member's certificate. Null, or null returned:
+// insecure.
+using CredentialsFor = std::function<std::shared_ptr<grpc::ChannelCredentials>(
+    const std::string& member)>;
+
 // Returns a factory that dials each worker's address (one gRPC channel per
-// address, reused) with `credentials` (null: insecure) and opens a stream.
+// worker, reused) with `credentials` and opens a stream.
 // Messages up to `max_message_bytes` are accepted. When `trust_generation`
 // (TLS: changes with the CA or CRL) changes, the channels are dropped and
 // later streams dial afresh, meeting the handshake's checks again.
 WorkChannelFactory GrpcWorkChannelFactory(
-    std::shared_ptr<grpc::ChannelCredentials> credentials,
-    int max_message_bytes,
+    CredentialsFor credentials, int max_message_bytes,
     std::function<uint64_t()> trust_generation = nullptr);
 
 }  // namespace peergrid::scheduler

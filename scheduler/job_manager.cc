@@ -226,11 +226,16 @@ void JobManager::CancelWake(const std::string& job_id, uint64_t handle) {
 }
 
 absl::StatusOr<std::string> JobManager::ReadBlob(
-    const std::string& sha256) const {
+    const std::string& sha256, const std::string& requester) const {
   absl::MutexLock lock(&mu_);
   auto it = blobs_.find(sha256);
   if (it == blobs_.end()) {
     return absl::NotFoundError(absl::StrCat("no blob ", sha256, " here"));
+  }
+  if (!requester.empty() && !HoldsTaskWithBlob(requester, sha256)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("worker '", requester,
+                     "' holds no task of a job that carries blob ", sha256));
   }
   metrics_->blob_bytes_shipped->Increment(
       static_cast<double>(it->second.first.size()));
@@ -255,10 +260,28 @@ size_t JobManager::InFlight(ChannelId channel) const {
   return it == in_flight_.end() ? 0 : it->second.size();
 }
 
-TakenWork JobManager::Take(uint32_t slots, ChannelId channel) {
+bool JobManager::HoldsTaskWithBlob(const std::string& worker,
+                                   const std::string& sha256) const {
+  // A worker holds few tasks at once (its credits), each job few blobs.
+  for (const auto& [channel, tasks] : in_flight_) {
+    auto owner = channel_workers_.find(channel);
+    if (owner == channel_workers_.end() || owner->second != worker) continue;
+    for (const auto& [job, index] : tasks) {
+      const std::vector<std::string>& carried = job->blob_sha256s;
+      if (std::find(carried.begin(), carried.end(), sha256) != carried.end()) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+TakenWork JobManager::Take(uint32_t slots, ChannelId channel,
+                           const std::string& worker) {
   TakenWork taken;
   const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
+  if (!worker.empty()) channel_workers_[channel] = worker;
   absl::flat_hash_map<JobRecord*, size_t> bundle_of;
   size_t skipped = 0;  // Jobs passed over in a row because nothing fit.
   while (taken.slots < slots && !runnable_.empty() &&
@@ -367,6 +390,7 @@ void JobManager::ChannelLost(ChannelId channel, const std::string& worker,
   std::function<void()> listener;
   {
     absl::MutexLock lock(&mu_);
+    channel_workers_.erase(channel);
     auto it = in_flight_.find(channel);
     if (it == in_flight_.end()) return;
     auto tasks = std::move(it->second);

@@ -103,7 +103,10 @@ class JobManager {
   void CancelWake(const std::string& job_id, uint64_t handle);
 
   // The content of a blob some job carries (workers fetch inputs from it).
-  absl::StatusOr<std::string> ReadBlob(const std::string& sha256) const;
+  // A non-empty `requester` (a worker's proven name) must hold a task of a
+  // job that carries the blob: PermissionDenied otherwise.
+  absl::StatusOr<std::string> ReadBlob(const std::string& sha256,
+                                       const std::string& requester = "") const;
 
   // --- Dispatcher side ---
 
@@ -116,8 +119,10 @@ class JobManager {
   // Tasks in flight on `channel`.
   size_t InFlight(ChannelId channel) const;
   // Takes pending tasks worth at most `slots` cpus, fairly across jobs (one
-  // task per job in turn), and records them in flight on `channel`.
-  TakenWork Take(uint32_t slots, ChannelId channel);
+  // task per job in turn), and records them in flight on `channel`, which
+  // goes to `worker` (for ReadBlob's check; until ChannelLost).
+  TakenWork Take(uint32_t slots, ChannelId channel,
+                 const std::string& worker = "");
   // A result from `channel`. The first result for a task is kept; later
   // ones are dropped. A REJECTED result (the worker could not take the
   // task) sends the task back to pending while its retries last.
@@ -153,6 +158,9 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetOldJobs(Wakes& wakes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateJobStateGauges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HoldsTaskWithBlob(const std::string& worker,
+                         const std::string& sha256) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const JobManagerOptions options_;
   std::unique_ptr<SchedulerMetrics> metrics_;
@@ -172,6 +180,9 @@ class JobManager {
   absl::flat_hash_map<ChannelId,
                       absl::flat_hash_set<std::pair<JobRecord*, uint64_t>>>
       in_flight_ ABSL_GUARDED_BY(mu_);
+  // The worker each channel with tasks in flight goes to, by Take().
+  absl::flat_hash_map<ChannelId, std::string> channel_workers_
+      ABSL_GUARDED_BY(mu_);
   // Blobs of kept jobs, with how many jobs carry each.
   absl::flat_hash_map<std::string, std::pair<std::string, int>> blobs_
       ABSL_GUARDED_BY(mu_);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "common/peer_name.h"
 #include "worker/blob_fetcher.h"
 
 namespace peergrid::worker {
@@ -86,14 +87,35 @@ class OpenReactor
           return Fail(grpc::StatusCode::INVALID_ARGUMENT,
                       "OpenWork sent twice");
         }
+        const std::string& origin = in_.open().origin();
+        const std::string caller =
+            CertificateName(ctx_->auth_context().get());
+        if (!caller.empty() && caller != origin) {
+          return Fail(grpc::StatusCode::PERMISSION_DENIED,
+                      absl::StrCat("certificate '", caller,
+                                   "' may not open work for origin '", origin,
+                                   "'"));
+        }
+        std::string blob_address = in_.open().origin_address();
+        if (options_.member_address) {
+          absl::StatusOr<std::string> listed = options_.member_address(origin);
+          if (!listed.ok()) {
+            return Fail(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("origin '", origin,
+                                     "' is not a member of this grid here: ",
+                                     listed.status().message()));
+          }
+          blob_address = *std::move(listed);
+        }
         std::unique_ptr<BlobSource> blobs;
-        if (!in_.open().origin_address().empty()) {
-          auto creds = options_.origin_credentials
-                           ? options_.origin_credentials
-                           : grpc::InsecureChannelCredentials();
-          blobs = MakeGrpcBlobSource(
-              grpc::CreateChannel(in_.open().origin_address(), creds),
-              options_.blob_fetch_timeout);
+        if (!blob_address.empty()) {
+          std::shared_ptr<grpc::ChannelCredentials> creds;
+          if (options_.origin_credentials) {
+            creds = options_.origin_credentials(origin);
+          }
+          if (creds == nullptr) creds = grpc::InsecureChannelCredentials();
+          blobs = MakeGrpcBlobSource(grpc::CreateChannel(blob_address, creds),
+                                     options_.blob_fetch_timeout);
         }
         {
           absl::MutexLock lock(&mu_);
@@ -326,7 +348,7 @@ int WorkService::CancelStreamsFrom(absl::string_view origin) {
 }
 
 grpc::ServerWriteReactor<v1::BlobChunk>* WorkService::FetchBlob(
-    grpc::CallbackServerContext* /*context*/,
+    grpc::CallbackServerContext* context,
     const v1::FetchBlobRequest* request) {
   if (options_.blob_provider == nullptr) {
     class Unimplemented : public grpc::ServerWriteReactor<v1::BlobChunk> {
@@ -339,7 +361,8 @@ grpc::ServerWriteReactor<v1::BlobChunk>* WorkService::FetchBlob(
     };
     return new Unimplemented;
   }
-  auto data = options_.blob_provider->ReadBlob(request->sha256());
+  auto data = options_.blob_provider->ReadBlob(
+      request->sha256(), CertificateName(context->auth_context().get()));
   if (!data.ok()) {
     class Failed : public grpc::ServerWriteReactor<v1::BlobChunk> {
      public:

@@ -1,7 +1,8 @@
 // WorkService: the gRPC face of the worker, `peergrid.v1.Work`.
 //
 //  * Open: a thin bidi reactor over a WorkSession. The first message must
-//    be OpenWork; then Bundle, CancelWork and Demand in any order. The
+//    be OpenWork, from the origin it names: with TLS the caller's
+//    certificate name, and a current member (see member_address); then Bundle, CancelWork and Demand in any order. The
 //    worker answers CreditGrant and WorkResult messages. When the origin
 //    half-closes, the stream ends (OK) once every accepted task's result
 //    has been written. When the call breaks (cancelled, deadline, peer
@@ -21,6 +22,7 @@
 
 #include <grpcpp/security/credentials.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -37,14 +39,28 @@ namespace peergrid::worker {
 class BlobProvider {
  public:
   virtual ~BlobProvider() = default;
-  // The content of the blob, or NotFound.
-  virtual absl::StatusOr<std::string> ReadBlob(const std::string& sha256) = 0;
+  // The content of the blob, or NotFound. `requester` is the calling
+  // worker's certificate name (TLS): the blob is then served only if that
+  // worker holds a task of a job carrying it, else PermissionDenied. Empty
+  // on a plain connection: no name is proven, and any caller is served.
+  virtual absl::StatusOr<std::string> ReadBlob(const std::string& sha256,
+                                               const std::string& requester) = 0;
 };
 
 struct WorkServiceOptions {
-  // Credentials for calling FetchBlob on origins (the cluster's mTLS
-  // credentials); null means insecure.
-  std::shared_ptr<grpc::ChannelCredentials> origin_credentials;
+  // Credentials for calling FetchBlob on the origin named by its argument
+  // (TLS: that member's certificate only); null, or null returned, means
+  // insecure.
+  std::function<std::shared_ptr<grpc::ChannelCredentials>(
+      const std::string& origin)>
+      origin_credentials;
+  // The address gossip lists for a current member, or an error if the
+  // named origin is none. Set (by the node), a work stream is accepted
+  // only from a current member, and its blobs are fetched from the listed
+  // address, never from one the stream names. Null (tests of the service
+  // alone): the stream's origin_address is used.
+  std::function<absl::StatusOr<std::string>(const std::string& origin)>
+      member_address;
   absl::Duration blob_fetch_timeout = absl::Minutes(10);
   size_t blob_chunk_bytes = 1 << 20;
   // Not owned; may be null. Must outlive the service.

@@ -205,16 +205,39 @@ TEST(JobManagerRetentionTest, ForgetsTheOldestFinishedJobs) {
   EXPECT_TRUE(jobs.Get(ids[3]).ok());
 }
 
-TEST(JobManagerBlobTest, ServesBlobsOfKeptJobs) {
-  JobManager jobs(JobManagerOptions{}, nullptr);
+// One no-op task, carrying the blob "payload".
+v1::Job JobWithBlob() {
   v1::Job job = NoopJob(1);
   v1::Blob* blob = job.add_blobs();
   blob->set_data("payload");
   blob->set_sha256(Sha256Hex("payload"));
-  ASSERT_TRUE(jobs.Submit(job).ok());
+  return job;
+}
+
+TEST(JobManagerBlobTest, ServesBlobsOfKeptJobs) {
+  JobManager jobs(JobManagerOptions{}, nullptr);
+  ASSERT_TRUE(jobs.Submit(JobWithBlob()).ok());
   EXPECT_EQ(*jobs.ReadBlob(Sha256Hex("payload")), "payload");
   EXPECT_EQ(jobs.ReadBlob(Sha256Hex("other")).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(JobManagerBlobTest, ANamedWorkerGetsOnlyBlobsOfTheTasksItHolds) {
+  JobManager jobs(JobManagerOptions{}, nullptr);
+  ASSERT_TRUE(jobs.Submit(JobWithBlob()).ok());
+  const std::string sha = Sha256Hex("payload");
+  // No task is out: no worker may read it (a plain caller, unnamed, may).
+  EXPECT_EQ(jobs.ReadBlob(sha, "w1").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(jobs.ReadBlob(sha).ok());
+  ASSERT_EQ(jobs.Take(1, /*channel=*/3, "w1").bundles.size(), 1u);
+  EXPECT_EQ(*jobs.ReadBlob(sha, "w1"), "payload");
+  EXPECT_EQ(jobs.ReadBlob(sha, "w2").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // Once its channel is lost the task is no longer w1's.
+  jobs.ChannelLost(3, "w1", "gone");
+  EXPECT_EQ(jobs.ReadBlob(sha, "w1").status().code(),
+            absl::StatusCode::kPermissionDenied);
 }
 
 }  // namespace

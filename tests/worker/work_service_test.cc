@@ -30,7 +30,8 @@ class MapBlobProvider : public BlobProvider {
     absl::MutexLock lock(&mu_);
     blobs_[sha] = data;
   }
-  absl::StatusOr<std::string> ReadBlob(const std::string& sha) override {
+  absl::StatusOr<std::string> ReadBlob(const std::string& sha,
+                                       const std::string& /*requester*/) override {
     absl::MutexLock lock(&mu_);
     auto it = blobs_.find(sha);
     if (it == blobs_.end()) return absl::NotFoundError("no such blob");
@@ -151,7 +152,9 @@ class TestOrigin {
 class WorkServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(0); }
-  void Start(int prefetch_per_core) {
+  void Start(int prefetch_per_core,
+             std::function<absl::StatusOr<std::string>(const std::string&)>
+                 member_address = nullptr) {
     WorkerOptions o;
     o.cores = 2;
     o.prefetch_per_core = prefetch_per_core;
@@ -161,6 +164,7 @@ class WorkServiceTest : public ::testing::Test {
     WorkServiceOptions so;
     so.blob_provider = &blobs_;
     so.blob_chunk_bytes = 1000;  // Several chunks per blob.
+    so.member_address = std::move(member_address);
     service_ = std::make_unique<WorkService>(*worker_, so);
     grpc::ServerBuilder builder;
     int port = 0;
@@ -365,6 +369,39 @@ TEST_F(WorkServiceTest, CancelWorkStopsAJobWithinASecond) {
   for (const auto& wr : results) {
     EXPECT_EQ(wr.result().outcome(), v1::TASK_OUTCOME_CANCELLED);
   }
+}
+
+TEST_F(WorkServiceTest, OnlyMembersOpenWorkAndBlobsComeFromTheirListedAddress) {
+  Stop();
+  // As the node sets it: gossip lists "test-origin" at this very server.
+  Start(0, [this](const std::string& origin) -> absl::StatusOr<std::string> {
+    if (origin == "test-origin") return address_;
+    return absl::NotFoundError("gossip lists no live member of that name");
+  });
+  const std::string content = "shipped input\n";
+  const std::string sha = Sha256Hex(content);
+  blobs_.Add(sha, content);
+  // The stream names, for blobs, a port where nothing listens: the worker
+  // fetches from the listed address instead, so the task succeeds.
+  TestOrigin origin(channel_, "127.0.0.1:1", 1);
+  ASSERT_EQ(origin.Take(1), 1);
+  v1::Task task = Exec(0, {"cat", "in.txt"});
+  auto* input = task.mutable_exec()->add_inputs();
+  input->set_path("in.txt");
+  input->set_blob_sha256(sha);
+  ASSERT_TRUE(origin.SendTasks("job", {task}));
+  std::vector<v1::WorkResult> results = origin.WaitResults(1);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].result().outcome(), v1::TASK_OUTCOME_SUCCEEDED)
+      << results[0].result().reason();
+  EXPECT_EQ(results[0].result().stdout(), content);
+
+  // An origin gossip does not list may not open work at all.
+  TestOrigin stranger(channel_, address_, 1, false, "stranger");
+  const grpc::Status refused = stranger.WaitFinish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("origin 'stranger' is not a member"));
 }
 
 TEST_F(WorkServiceTest, InputBlobsFetchedFromTheOriginVerifiedAndCached) {
