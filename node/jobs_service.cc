@@ -6,6 +6,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/peer_name.h"
+#include "node/tls/roles.h"
 #include "scheduler/dispatcher.h"
 #include "scheduler/job_manager.h"
 
@@ -175,7 +177,8 @@ JobsService::JobsService(scheduler::JobManager& jobs,
 grpc::ServerUnaryReactor* JobsService::Submit(
     grpc::CallbackServerContext* context, const v1::SubmitRequest* request,
     v1::SubmitResponse* response) {
-  absl::StatusOr<std::string> id = jobs_.Submit(request->job());
+  absl::StatusOr<std::string> id = jobs_.Submit(
+      request->job(), CertificateName(context->auth_context().get()));
   if (id.ok()) response->set_job_id(*id);
   return Respond(context, id.status());
 }
@@ -191,6 +194,16 @@ grpc::ServerWriteReactor<v1::WatchEvent>* JobsService::Watch(
 grpc::ServerUnaryReactor* JobsService::Cancel(
     grpc::CallbackServerContext* context, const v1::CancelRequest* request,
     v1::CancelResponse* response) {
+  // A submitter may cancel only its own jobs (roles.h); the role check
+  // before this handler let it call Cancel at all.
+  absl::StatusOr<v1::JobStatus> job = jobs_.Get(request->job_id());
+  if (!job.ok()) return Respond(context, job.status());
+  if (absl::Status allowed =
+          tls::MayCancel(tls::PeerOf(*context->auth_context()),
+                         request->job_id(), job->submitter());
+      !allowed.ok()) {
+    return Respond(context, allowed);
+  }
   absl::StatusOr<v1::JobStatus> status =
       dispatcher_.CancelJob(request->job_id());
   if (status.ok()) *response->mutable_status() = *status;

@@ -63,7 +63,8 @@ void JobManager::SetWorkAvailableListener(std::function<void()> listener) {
   work_available_ = std::move(listener);
 }
 
-absl::StatusOr<std::string> JobManager::Submit(v1::Job job) {
+absl::StatusOr<std::string> JobManager::Submit(v1::Job job,
+                                               const std::string& submitter) {
   NormalizeJob(job);
   if (absl::Status valid = ValidateJob(job, options_.limits); !valid.ok()) {
     return valid;
@@ -103,6 +104,7 @@ absl::StatusOr<std::string> JobManager::Submit(v1::Job job) {
     job.clear_blobs();  // Kept once, in blobs_.
     record->status.set_id(id);
     record->status.set_name(job.name());
+    record->status.set_submitter(submitter);
     record->status.set_state(v1::JOB_STATE_QUEUED);
     record->status.set_tasks_total(static_cast<uint64_t>(job.tasks_size()));
     record->status.set_submitted_unix_ms(absl::ToUnixMillis(now));

@@ -75,7 +75,9 @@ class JobManager {
 
   // Validates the whole job (InvalidArgument naming the problem) and queues
   // its tasks; returns the job's id.
-  absl::StatusOr<std::string> Submit(v1::Job job);
+  // `submitter` is recorded in the job's status (who may cancel it).
+  absl::StatusOr<std::string> Submit(v1::Job job,
+                                     const std::string& submitter = "");
   // Marks the job cancelled and drops its pending tasks; returns the
   // channels that still run some of its tasks, to be told to stop them.
   // NotFound for an unknown job; a finished job is left as it is.

@@ -234,13 +234,14 @@ int RunJobs(const Command& command, std::vector<std::string> args) {
     PrintError(command, DescribeCallError(address, status));
     return kExitFailure;
   }
-  const char* format = "%-28s %-16s %-9s %8s %8s %8s %8s %s\n";
-  std::cout << absl::StrFormat(format, "ID", "NAME", "STATE", "TASKS", "DONE",
-                               "FAILED", "RUNNING", "AGE");
+  const char* format = "%-28s %-16s %-12s %-9s %8s %8s %8s %8s %s\n";
+  std::cout << absl::StrFormat(format, "ID", "NAME", "SUBMITTER", "STATE",
+                               "TASKS", "DONE", "FAILED", "RUNNING", "AGE");
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   for (const v1::JobStatus& job : response.jobs()) {
     std::cout << absl::StrFormat(
         format, job.id(), job.name().empty() ? "-" : job.name(),
+        job.submitter().empty() ? "-" : job.submitter(),
         StateName(job.state()), absl::StrCat(job.tasks_total()),
         absl::StrCat(job.tasks_succeeded()), absl::StrCat(job.tasks_failed()),
         absl::StrCat(job.tasks_running()),

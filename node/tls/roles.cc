@@ -89,6 +89,17 @@ absl::Status Authorize(const PeerIdentity& peer, absl::string_view method) {
                    "' may not call ", method.empty() ? "?" : method));
 }
 
+absl::Status MayCancel(const PeerIdentity& peer, absl::string_view job_id,
+                       absl::string_view submitter) {
+  if (peer.role != Role::kSubmit || peer.name == submitter) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "role 'submit' of '", peer.name, "' may cancel only its own jobs; job ",
+      job_id, " was submitted by '", submitter.empty() ? "?" : submitter,
+      "'"));
+}
+
 std::shared_ptr<grpc::AuthMetadataProcessor> NewRoleCheck(
     std::shared_ptr<TrustStore> trust) {
   return std::make_shared<RoleCheck>(std::move(trust));

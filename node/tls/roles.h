@@ -31,6 +31,12 @@ namespace peergrid::tls {
 // certificate of `peergrid ca`) may call nothing.
 absl::Status Authorize(const PeerIdentity& peer, absl::string_view method);
 
+// Whether `peer` may cancel a job `submitter` submitted: a `submit`
+// certificate only its own jobs (PermissionDenied naming both); a node any;
+// on a grid without TLS (no role, no name) anyone.
+absl::Status MayCancel(const PeerIdentity& peer, absl::string_view job_id,
+                       absl::string_view submitter);
+
 // For every call on a server, before its handler runs: the caller's
 // certificate is still valid (not revoked or expired since the handshake:
 // UNAUTHENTICATED), then Authorize().

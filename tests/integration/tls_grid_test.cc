@@ -12,6 +12,7 @@
 #include <iterator>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -47,6 +48,7 @@ class TlsGridTest : public ::testing::Test {
     }
     Issue("ca", "alice", tls::Role::kSubmit);
     Issue("ca", "bob", tls::Role::kRead);
+    Issue("ca", "carol", tls::Role::kSubmit);
     // Revoked by a test; no other test uses them.
     Issue("ca", "node-lost", tls::Role::kNode);
     Issue("ca", "mallory", tls::Role::kSubmit);
@@ -386,6 +388,30 @@ TEST_F(TlsGridTest, BlobsGoOnlyToWorkersHoldingTheirTasks) {
         << holder;
     EXPECT_THAT(refused.error_message(), HasSubstr("holds no task"));
   }
+}
+
+TEST_F(TlsGridTest, AJobRecordsItsSubmitterWhoAloneMayCancelIt) {
+  StartGrid({"node-0"});
+  const std::string address = nodes_[0]->grpc_address();
+  const std::string job_file = Path("sleep.json");
+  std::ofstream(job_file) << R"({"tasks": [{"exec": {"argv": ["sleep", "30"]}}]})";
+  CommandResult submit =
+      Peergrid({"submit", "--node=" + address, job_file}, TlsEnv("alice"));
+  ASSERT_EQ(submit.status.exit_code, 0) << submit.err;
+  const std::string job_id(absl::StripAsciiWhitespace(submit.out));
+  CommandResult jobs = Peergrid({"jobs", "--node=" + address}, TlsEnv("bob"));
+  EXPECT_EQ(jobs.status.exit_code, 0) << jobs.err;
+  EXPECT_THAT(jobs.out, HasSubstr("SUBMITTER"));
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex(job_id + " +- +alice "));
+  CommandResult by_carol =
+      Peergrid({"cancel", "--node=" + address, job_id}, TlsEnv("carol"));
+  EXPECT_NE(by_carol.status.exit_code, 0);
+  EXPECT_THAT(by_carol.err,
+              HasSubstr("role 'submit' of 'carol' may cancel only its own "
+                        "jobs; job " + job_id + " was submitted by 'alice'"));
+  CommandResult by_alice =
+      Peergrid({"cancel", "--node=" + address, job_id}, TlsEnv("alice"));
+  EXPECT_EQ(by_alice.status.exit_code, 0) << by_alice.err;
 }
 
 TEST_F(TlsGridTest, NodeOfAnotherCaNeverBecomesAMember) {

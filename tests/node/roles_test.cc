@@ -62,5 +62,16 @@ TEST(RolesTest, RefusalNamesTheRoleAndTheMethod) {
       HasSubstr("no peergrid role"));
 }
 
+TEST(RolesTest, ASubmitterCancelsOnlyItsOwnJobs) {
+  PeerIdentity alice{"alice", Role::kSubmit};
+  EXPECT_TRUE(MayCancel(alice, "j1", "alice").ok());
+  const absl::Status other = MayCancel(alice, "j1", "carol");
+  EXPECT_EQ(other.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(other.message(), HasSubstr("submitted by 'carol'"));
+  // A node cancels any job; so does anyone on a grid without TLS.
+  EXPECT_TRUE(MayCancel(PeerIdentity{"node-0", Role::kNode}, "j1", "carol").ok());
+  EXPECT_TRUE(MayCancel(PeerIdentity{}, "j1", "").ok());
+}
+
 }  // namespace
 }  // namespace peergrid::tls
