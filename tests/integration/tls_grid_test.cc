@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -412,6 +413,45 @@ TEST_F(TlsGridTest, AJobRecordsItsSubmitterWhoAloneMayCancelIt) {
   CommandResult by_alice =
       Peergrid({"cancel", "--node=" + address, job_id}, TlsEnv("alice"));
   EXPECT_EQ(by_alice.status.exit_code, 0) << by_alice.err;
+}
+
+TEST_F(TlsGridTest, ExecTasksCannotReadTheNodesKey) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "needs root: only a node running as root runs exec tasks "
+                    "as another user (--exec-user)";
+  }
+  // The node's files in a directory anyone may enter, as /etc/peergrid/tls:
+  // the certificate world-readable, the key 0600 (as `peergrid ca` writes
+  // it), so that only the key's own mode keeps a task out.
+  const std::string open_dir = Path("etc-tls");
+  std::filesystem::create_directory(open_dir);
+  std::filesystem::permissions(open_dir, std::filesystem::perms(0755));
+  for (const char* ext : {".crt", ".key"}) {
+    std::filesystem::copy_file(Path(std::string("node-0") + ext),
+                               open_dir + "/node" + ext);
+  }
+  ASSERT_EQ(std::filesystem::status(open_dir + "/node.key").permissions(),
+            std::filesystem::perms(0600));
+  std::filesystem::permissions(*dir_, std::filesystem::perms::others_exec,
+                               std::filesystem::perm_options::add);
+  std::vector<std::string> flags = {"--tls-cert=" + open_dir + "/node.crt",
+                                    "--tls-key=" + open_dir + "/node.key",
+                                    "--tls-ca=" + Path("ca/ca.crt"),
+                                    "--metrics="};
+  absl::StatusOr<std::unique_ptr<NodeProcess>> node = NodeProcess::Start(flags);
+  ASSERT_TRUE(node.ok()) << node.status();
+  const std::string address = (*node)->grpc_address();
+  CommandResult cert = Peergrid(
+      {"run", "--node=" + address, "cat", ":::", open_dir + "/node.crt"},
+      TlsEnv("alice"));
+  EXPECT_EQ(cert.status.exit_code, 0) << cert.err;
+  EXPECT_THAT(cert.out, HasSubstr("BEGIN CERTIFICATE"));
+  CommandResult key = Peergrid(
+      {"run", "--node=" + address, "cat", ":::", open_dir + "/node.key"},
+      TlsEnv("alice"));
+  EXPECT_NE(key.status.exit_code, 0);
+  EXPECT_THAT(key.out, ::testing::Not(HasSubstr("PRIVATE KEY")));
+  EXPECT_THAT(key.out + key.err, HasSubstr("Permission denied"));
 }
 
 TEST_F(TlsGridTest, NodeOfAnotherCaNeverBecomesAMember) {

@@ -14,9 +14,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "node/tls/cluster_ca.h"
 #include "tests/operations/operations_testing.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/node_process.h"
@@ -187,8 +189,20 @@ TEST(SystemdUnitTest, TheExampleFlagsStartANode) {
   }
   ASSERT_FALSE(flags_line.empty()) << "no PEERGRID_FLAGS= line";
   // This machine is 127.0.0.1 with free ports; the grid it joins is not
-  // there (a closed loopback port), which a node survives.
+  // there (a closed loopback port), which a node survives. Its TLS files
+  // are laid out as in /etc/peergrid/tls (docs/operations.md), from a CA
+  // of the test's own.
   TempDir dir;
+  const std::string tls = dir.File("tls");
+  std::filesystem::create_directory(tls);
+  ASSERT_TRUE(tls::InitCa(dir.File("ca")).ok());
+  tls::IssueOptions issue;
+  issue.name = "lab2";
+  issue.role = tls::Role::kNode;
+  issue.out_prefix = tls + "/node";
+  ASSERT_TRUE(tls::IssueCertificate(dir.File("ca"), issue).ok());
+  std::filesystem::copy_file(dir.File("ca/ca.crt"), tls + "/ca.crt");
+  std::filesystem::copy(dir.File("ca/crl"), tls + "/crl");
   std::vector<std::string> flags;
   for (absl::string_view part :
        absl::StrSplit(flags_line, ' ', absl::SkipEmpty())) {
@@ -199,6 +213,7 @@ TEST(SystemdUnitTest, TheExampleFlagsStartANode) {
     } else if (absl::StartsWith(flag, "--join=")) {
       flag = "--join=127.0.0.1:1";
     }
+    absl::StrReplaceAll({{"/etc/peergrid/tls", tls}}, &flag);
     flags.push_back(flag);
   }
   // What the unit adds.
