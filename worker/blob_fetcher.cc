@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/work.grpc.pb.h"
+#include "worker/blob_chunks.h"
 
 namespace peergrid::worker {
 namespace {
@@ -27,7 +28,8 @@ class FetchCall : public grpc::ClientReadReactor<v1::BlobChunk> {
       : source_(source),
         sha256_(std::move(sha256)),
         path_(std::move(path)),
-        done_(std::move(done)) {}
+        done_(std::move(done)),
+        checker_(sha256_) {}
 
   void Begin(v1::Work::Stub& stub, absl::Duration timeout) {
     fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -45,11 +47,9 @@ class FetchCall : public grpc::ClientReadReactor<v1::BlobChunk> {
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows.
     if (error_.empty()) {
-      if (chunk_.offset() != written_) {
-        error_ = absl::StrCat("chunk at offset ", chunk_.offset(),
-                              ", expected ", written_);
+      if (absl::Status checked = checker_.Accept(chunk_); !checked.ok()) {
+        error_ = std::string(checked.message());
       } else {
-        total_ = chunk_.total_size();
         const std::string& d = chunk_.data();
         size_t off = 0;
         while (off < d.size()) {
@@ -78,8 +78,9 @@ class FetchCall : public grpc::ClientReadReactor<v1::BlobChunk> {
   grpc::ClientContext ctx_;
   v1::FetchBlobRequest request_;
   v1::BlobChunk chunk_;
+  BlobChunkChecker checker_;  // After sha256_, which it copies.
   int fd_ = -1;
-  uint64_t written_ = 0, total_ = 0;
+  uint64_t written_ = 0;
   std::string error_;
 };
 
@@ -131,9 +132,8 @@ void FetchCall::OnDone(const grpc::Status& status) {
     result = absl::Status(
         static_cast<absl::StatusCode>(status.error_code()),
         absl::StrCat("FetchBlob ", sha256_, ": ", status.error_message()));
-  } else if (written_ != total_) {
-    result = absl::DataLossError(absl::StrCat(
-        "blob ", sha256_, " ended after ", written_, " of ", total_, " bytes"));
+  } else if (absl::Status complete = checker_.Complete(); !complete.ok()) {
+    result = complete;
   }
   // Leave the source's set first: `done` may destroy the source.
   Done done = std::move(done_);
