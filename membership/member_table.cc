@@ -18,6 +18,9 @@ namespace {
 // beyond any real life, and far enough from the top that +1 never wraps.
 constexpr uint64_t kMaxHonestIncarnation = uint64_t{1} << 62;
 
+// Longer member names and addresses are refused (a DNS name is at most 253).
+constexpr size_t kMaxNameBytes = 255;
+
 // SWIM's precedence at equal incarnation; -1 for values we do not accept.
 int Rank(v1::MemberState state) {
   switch (state) {
@@ -60,6 +63,13 @@ void SwimProtocol::ApplyUpdateLocked(const v1::MemberUpdate& update,
                                      bool first_hand, bool rebroadcast) {
   const int rank = Rank(update.state());
   if (rank < 0 || update.name().empty()) return;
+  // Names and addresses travel in every message about a member: a name of
+  // a megabyte would be copied to every node and every gossip message.
+  if (update.name().size() > kMaxNameBytes ||
+      update.advertisement().grpc_address().size() > kMaxNameBytes) {
+    metrics_->updates_ignored->Increment();
+    return;
+  }
   if (update.name() == options_.name) {
     ApplyNewsAboutSelfLocked(update);
     return;

@@ -63,8 +63,9 @@ MembershipMetrics::MembershipMetrics(prometheus::Registry& registry) {
                  "Suspicions that timed out here and declared a member dead.");
   updates_ignored = NewCounter(
       registry, "peergrid_gossip_updates_ignored_total",
-      "Second-hand news of a member at a higher incarnation than known, "
-      "ignored: only the member itself raises its incarnation.");
+      "News ignored: second-hand word of a higher incarnation than known "
+      "(only the member itself raises it), or a name or address over 255 "
+      "bytes.");
   const std::string push_pull = "peergrid_gossip_push_pulls_total";
   const std::string push_pull_help =
       "Full-state exchanges started by this node, by result.";

@@ -40,6 +40,12 @@ absl::Status ValidateJob(const v1::Job& job, const JobLimits& limits) {
         absl::StrCat("the job has ", job.tasks_size(), " tasks; at most ",
                      limits.max_tasks, " are allowed"));
   }
+  if (job.name().size() > limits.max_name_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the job's name is ", job.name().size(),
+                     " bytes long; at most ", limits.max_name_bytes,
+                     " are allowed"));
+  }
   if (job.defaults().timeout_ms() < 0 ||
       job.defaults().timeout_ms() > limits.max_timeout_ms) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -13,6 +13,8 @@ namespace peergrid::scheduler {
 
 struct JobLimits {
   size_t max_tasks = 10'000'000;
+  // A job's name is shown in listings and logs: a line, not a payload.
+  size_t max_name_bytes = 1024;
   uint32_t max_task_cpus = 1024;
   uint64_t max_task_memory_bytes = 1ull << 40;
   int64_t max_timeout_ms = 7LL * 24 * 3600 * 1000;  // A week.
@@ -24,7 +26,8 @@ struct JobLimits {
 // (0, 1, 2, ...), and each task's cpus and timeout from the job defaults.
 void NormalizeJob(v1::Job& job);
 
-// InvalidArgument naming the first problem: no tasks, a task of no kind, an
+// InvalidArgument naming the first problem: no tasks, a name too long, a
+// task of no kind, an
 // empty command, an unknown kernel, duplicate or out-of-range indexes,
 // absurd cpus, memory or timeouts, an input naming a blob the job does not
 // carry, a blob whose content does not match its SHA-256.

@@ -1,6 +1,7 @@
 // `peergrid node`: run this machine's node until SIGTERM or SIGINT.
 #include <malloc.h>
 #include <pthread.h>
+#include <google/protobuf/stubs/logging.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -12,6 +13,8 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/version.h"
@@ -150,6 +153,29 @@ absl::Status WorkerOptionsFromFlags(worker::WorkerOptions& options) {
   return absl::OkStatus();
 }
 
+// protobuf's log lines, at most one per 10 s (the rest are counted).
+void RateLimitedProtobufLog(google::protobuf::LogLevel level,
+                            const char* /*file*/, int /*line*/,
+                            const std::string& message) {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::Time next_line = absl::InfinitePast();
+  static int skipped = 0;
+  absl::MutexLock lock(&mu);
+  const absl::Time now = absl::Now();
+  if (now < next_line) {
+    ++skipped;
+    return;
+  }
+  next_line = now + absl::Seconds(10);
+  LogLine(level >= google::protobuf::LOGLEVEL_ERROR ? LogLevel::kWarning
+                                                   : LogLevel::kInfo,
+          absl::StrCat("protobuf: ", message,
+                       skipped > 0 ? absl::StrCat(" (and ", skipped,
+                                                  " more lines like it)")
+                                   : ""));
+  skipped = 0;
+}
+
 int RunNode(const Command& command, std::vector<std::string> args) {
   // One malloc arena per core, before any thread starts. glibc allows 8 per
   // core, and gRPC's 20-odd threads each ended up with one of their own,
@@ -158,6 +184,9 @@ int RunNode(const Command& command, std::vector<std::string> args) {
   // of 3 runs) with the cap, and the noop throughput did not move.
   mallopt(M_ARENA_MAX,
           static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  // protobuf logs every string field that is not UTF-8 in a message it
+  // refuses: a peer sending such messages in a loop would fill the log.
+  google::protobuf::SetLogHandler(&RateLimitedProtobufLog);
   // Handle the stop signals synchronously on this thread: block them before
   // gRPC starts its threads, which inherit the mask, then sigwait below.
   sigset_t stop_signals;

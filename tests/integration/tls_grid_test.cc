@@ -376,7 +376,7 @@ TEST_F(TlsGridTest, BlobsGoOnlyToWorkersHoldingTheirTasks) {
   EXPECT_EQ(ran_on.count("node-1"), 1u) << "every task ran on node-0";
   // The job is done: no worker holds a task of it, so none may fetch its
   // blob, not even one that did.
-  for (const std::string& holder : {"node-1", "node-2"}) {
+  for (const char* holder : {"node-1", "node-2"}) {
     auto work = v1::Work::NewStub(Channel(nodes_[0]->grpc_address(), holder));
     grpc::ClientContext fetch_context;
     v1::FetchBlobRequest fetch;
