@@ -20,8 +20,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "bench/grid/local_grid.h"
 #include "proto/jobs.grpc.pb.h"
-#include "tests/testing/node_process.h"
 
 ABSL_FLAG(int, workers, 2, "Worker nodes besides the origin.");
 ABSL_FLAG(int, runs, 5, "Runs of each measurement; the median is reported.");
@@ -33,133 +33,9 @@ ABSL_FLAG(std::string, only, "",
 namespace peergrid::bench {
 namespace {
 
-using testing::NodeProcess;
-
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values.empty() ? 0 : values[values.size() / 2];
-}
-
-double Percentile(std::vector<double> values, double p) {
-  std::sort(values.begin(), values.end());
-  if (values.empty()) return 0;
-  return values[std::min(
-      values.size() - 1,
-      static_cast<size_t>(p * static_cast<double>(values.size())))];
-}
-
 bool Wanted(const std::string& name) {
   const std::string only = absl::GetFlag(FLAGS_only);
   return only.empty() || absl::StrContains(only, name);
-}
-
-class Grid {
- public:
-  bool Start(int workers) {
-    auto origin = NodeProcess::Start(
-        {"--name=origin", "--metrics=", "--log-level=warning"});
-    if (!origin.ok()) {
-      std::cerr << origin.status() << "\n";
-      return false;
-    }
-    nodes_.push_back(std::move(*origin));
-    for (int i = 0; i < workers; ++i) {
-      auto worker = NodeProcess::Start(
-          {absl::StrCat("--name=worker-", i),
-           "--metrics=", "--log-level=warning",
-           absl::StrCat("--join=", nodes_[0]->grpc_address())},
-          absl::StrCat("127.0.0.", i + 2));
-      if (!worker.ok()) {
-        std::cerr << worker.status() << "\n";
-        return false;
-      }
-      nodes_.push_back(std::move(*worker));
-    }
-    grpc::ChannelArguments arguments;
-    arguments.SetMaxReceiveMessageSize(-1);
-    stub_ = v1::Jobs::NewStub(grpc::CreateCustomChannel(
-        nodes_[0]->grpc_address(), grpc::InsecureChannelCredentials(),
-        arguments));
-    // Wait until the origin sees every worker alive.
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    while (absl::Now() < deadline) {
-      grpc::ClientContext context;
-      v1::ClusterStatusResponse status;
-      if (stub_->ClusterStatus(&context, {}, &status).ok()) {
-        int alive = 0;
-        for (const auto& member : status.members()) {
-          alive += member.state() == v1::MEMBER_STATE_ALIVE ? 1 : 0;
-        }
-        if (alive == workers + 1) return true;
-      }
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    std::cerr << "the grid did not converge\n";
-    return false;
-  }
-
-  // Submits `job`, streams it to the end; returns seconds from submit to the
-  // final event, or -1.
-  double RunJob(const v1::Job& job, uint64_t* bytes = nullptr) {
-    const absl::Time start = absl::Now();
-    v1::SubmitRequest request;
-    *request.mutable_job() = job;
-    v1::SubmitResponse response;
-    {
-      grpc::ClientContext context;
-      grpc::Status status = stub_->Submit(&context, request, &response);
-      if (!status.ok()) {
-        std::cerr << "submit: " << status.error_message() << "\n";
-        return -1;
-      }
-    }
-    grpc::ClientContext context;
-    v1::WatchRequest watch;
-    watch.set_job_id(response.job_id());
-    auto reader = stub_->Watch(&context, watch);
-    v1::WatchEvent event;
-    uint64_t results = 0;
-    uint64_t failed = 0;
-    while (reader->Read(&event)) {
-      if (event.has_result()) {
-        ++results;
-        if (event.result().outcome() != v1::TASK_OUTCOME_SUCCEEDED) ++failed;
-        if (bytes != nullptr) *bytes += event.result().stdout().size();
-      }
-    }
-    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    if (!reader->Finish().ok() ||
-        results != static_cast<uint64_t>(job.tasks_size()) || failed > 0) {
-      std::cerr << "job ended with " << results << " results, " << failed
-                << " failed\n";
-      return -1;
-    }
-    return seconds;
-  }
-
- private:
-  std::vector<std::unique_ptr<NodeProcess>> nodes_;
-  std::unique_ptr<v1::Jobs::Stub> stub_;
-};
-
-v1::Job KernelJob(const std::string& kernel, const std::string& argument,
-                  int tasks) {
-  v1::Job job;
-  for (int i = 0; i < tasks; ++i) {
-    v1::KernelSpec* spec = job.add_tasks()->mutable_kernel();
-    spec->set_name(kernel);
-    spec->set_argument(argument);
-  }
-  return job;
-}
-
-v1::Job ExecJob(std::vector<std::string> argv, int tasks) {
-  v1::Job job;
-  for (int i = 0; i < tasks; ++i) {
-    v1::ExecSpec* exec = job.add_tasks()->mutable_exec();
-    for (const std::string& arg : argv) exec->add_argv(arg);
-  }
-  return job;
 }
 
 // Seconds GNU parallel -j2 takes for `command` over `tasks` values, or -1.
@@ -183,8 +59,10 @@ void Row(const std::string& work, const std::string& figure,
 int Main() {
   const int runs = absl::GetFlag(FLAGS_runs);
   const int workers = absl::GetFlag(FLAGS_workers);
-  Grid grid;
-  if (!grid.Start(workers)) return 1;
+  LocalGrid grid;
+  LocalGrid::Options options;
+  options.workers = workers;
+  if (!grid.Start(options)) return 1;
   std::cout << absl::StrFormat(
       "Local grid: origin + %d workers on loopback, %d cores; median of %d "
       "runs.\n\n| work | peergrid | target | baseline in this run |\n"

@@ -13,11 +13,13 @@ ABSL_FLAG(std::string, tls_key, "",
           "The certificate's private key. Clients default to "
           "$PEERGRID_TLS_KEY.");
 ABSL_FLAG(std::string, tls_ca, "",
-          "The cluster CA's certificate (DIR/ca.crt of 'peergrid ca init'). "
-          "Clients default to $PEERGRID_TLS_CA.");
+          "The cluster CA's certificate (DIR/ca.crt of 'peergrid ca init'; "
+          "a bundle of several is trusted whole). A node re-reads it within "
+          "a second of a change. Clients default to $PEERGRID_TLS_CA.");
 ABSL_FLAG(std::string, tls_crl, "",
-          "The CA's CRL directory (DIR/crl), to refuse revoked "
-          "certificates. Clients default to $PEERGRID_TLS_CRL.");
+          "The CA's CRL, a file or a directory (DIR/crl), to refuse revoked "
+          "certificates; a node re-reads it within a second of a change, or "
+          "on SIGHUP. Clients default to $PEERGRID_TLS_CRL.");
 
 namespace peergrid::cli {
 namespace {
