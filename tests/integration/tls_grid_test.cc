@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -452,6 +453,70 @@ TEST_F(TlsGridTest, ExecTasksCannotReadTheNodesKey) {
   EXPECT_NE(key.status.exit_code, 0);
   EXPECT_THAT(key.out, ::testing::Not(HasSubstr("PRIVATE KEY")));
   EXPECT_THAT(key.out + key.err, HasSubstr("Permission denied"));
+}
+
+// The serial of the certificate a node presents on `channel`, or "" if the
+// call fails.
+std::string ServedSerial(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::Jobs::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  v1::ListJobsResponse jobs;
+  if (!stub->ListJobs(&context, {}, &jobs).ok()) return "";
+  std::vector<grpc::string_ref> pem =
+      context.auth_context()->FindPropertyValues(
+          GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (pem.empty()) return "";
+  absl::StatusOr<tls::CertificateInfo> info = tls::ParseCertificate(
+      absl::string_view(pem.front().data(), pem.front().size()));
+  return info.ok() ? info->serial_hex : "";
+}
+
+TEST_F(TlsGridTest, ARenewedCertificateIsServedWithoutARestart) {
+  // Its own copy of node-0's pair, renewed in place below.
+  Issue("ca", "node-renewed", tls::Role::kNode);
+  std::vector<std::string> flags = TlsFlags("node-renewed");
+  flags.push_back("--metrics=");
+  flags.push_back("--cores=1");
+  absl::StatusOr<std::unique_ptr<NodeProcess>> node = NodeProcess::Start(flags);
+  ASSERT_TRUE(node.ok()) << node.status();
+  const std::string address = (*node)->grpc_address();
+  const std::string before = tls::ReadCertificateFile(
+                                 Path("node-renewed.crt"))->serial_hex;
+  // Each check dials afresh: an open connection keeps the pair it began with.
+  auto fresh_channel = [&] {
+    grpc::ChannelArguments arguments;
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    tls::TlsFiles files{Path("alice.crt"), Path("alice.key"),
+                        Path("ca/ca.crt"), ""};
+    return grpc::CreateCustomChannel(
+        address, (*tls::TlsCredentials::Create(files))->ChannelCredentials(),
+        arguments);
+  };
+  ASSERT_EQ(ServedSerial(fresh_channel()), before);
+  // A job runs across the renewal.
+  CommandResult job;
+  std::thread running([&] {
+    job = Peergrid({"run", "--node=" + address, "-k", "sh", "-c",
+                    "sleep 1; echo {}", ":::", "a", "b", "c"},
+                   TlsEnv("alice"));
+  });
+  Issue("ca", "node-renewed", tls::Role::kNode);  // Same --out: replaced.
+  const std::string after =
+      tls::ReadCertificateFile(Path("node-renewed.crt"))->serial_hex;
+  ASSERT_NE(after, before);
+  // gRPC's file watcher looks every 10 s.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        const std::string served = ServedSerial(fresh_channel());
+        return ::testing::AssertionResult(served == after)
+               << "serves " << served;
+      },
+      absl::Seconds(30), absl::Milliseconds(500)));
+  running.join();
+  EXPECT_EQ(job.status.exit_code, 0) << job.err;
+  EXPECT_EQ(job.out, "a\nb\nc\n");
 }
 
 TEST_F(TlsGridTest, NodeOfAnotherCaNeverBecomesAMember) {
