@@ -53,6 +53,39 @@ class WorkService::OpenStreams {
 
 namespace {
 
+// Whether the stream's caller may open work for the origin `open` names: with
+// TLS (`caller` non-empty) only that origin's own certificate, and, when
+// the node lists members, only a current member. Returns where its blobs
+// come from (gossip's address for it, never one a request names), or null
+// when the origin gives no address; PermissionDenied naming why not.
+absl::StatusOr<std::unique_ptr<BlobSource>> AdmitOrigin(
+    const WorkServiceOptions& options, const v1::OpenWork& open,
+    const std::string& caller) {
+  const std::string& origin = open.origin();
+  if (!caller.empty() && caller != origin) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("certificate '", caller,
+                     "' may not open work for origin '", origin, "'"));
+  }
+  std::string blob_address = open.origin_address();
+  if (options.member_address) {
+    absl::StatusOr<std::string> listed = options.member_address(origin);
+    if (!listed.ok()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("origin '", origin,
+                       "' is not a member of this grid here: ",
+                       listed.status().message()));
+    }
+    blob_address = *std::move(listed);
+  }
+  if (blob_address.empty()) return nullptr;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.origin_credentials) credentials = options.origin_credentials(origin);
+  if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
+  return MakeGrpcBlobSource(grpc::CreateChannel(blob_address, credentials),
+                            options.blob_fetch_timeout);
+}
+
 class OpenReactor
     : public grpc::ServerBidiReactor<v1::WorkFromOrigin, v1::WorkFromWorker>,
       public WorkSink {
@@ -87,41 +120,17 @@ class OpenReactor
           return Fail(grpc::StatusCode::INVALID_ARGUMENT,
                       "OpenWork sent twice");
         }
-        const std::string& origin = in_.open().origin();
-        const std::string caller =
-            CertificateName(ctx_->auth_context().get());
-        if (!caller.empty() && caller != origin) {
+        absl::StatusOr<std::unique_ptr<BlobSource>> blobs = AdmitOrigin(
+            options_, in_.open(), CertificateName(ctx_->auth_context().get()));
+        if (!blobs.ok()) {
           return Fail(grpc::StatusCode::PERMISSION_DENIED,
-                      absl::StrCat("certificate '", caller,
-                                   "' may not open work for origin '", origin,
-                                   "'"));
-        }
-        std::string blob_address = in_.open().origin_address();
-        if (options_.member_address) {
-          absl::StatusOr<std::string> listed = options_.member_address(origin);
-          if (!listed.ok()) {
-            return Fail(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("origin '", origin,
-                                     "' is not a member of this grid here: ",
-                                     listed.status().message()));
-          }
-          blob_address = *std::move(listed);
-        }
-        std::unique_ptr<BlobSource> blobs;
-        if (!blob_address.empty()) {
-          std::shared_ptr<grpc::ChannelCredentials> creds;
-          if (options_.origin_credentials) {
-            creds = options_.origin_credentials(origin);
-          }
-          if (creds == nullptr) creds = grpc::InsecureChannelCredentials();
-          blobs = MakeGrpcBlobSource(grpc::CreateChannel(blob_address, creds),
-                                     options_.blob_fetch_timeout);
+                      std::string(blobs.status().message()));
         }
         {
           absl::MutexLock lock(&mu_);
           batching_ = in_.open().accept_batches();
         }
-        session_ = worker_.OpenSession(in_.open(), *this, std::move(blobs));
+        session_ = worker_.OpenSession(in_.open(), *this, *std::move(blobs));
         origin_ = in_.open().origin();
         streams_.Add(*origin_, ctx_);
         break;
