@@ -6,6 +6,7 @@
 // Each figure is the median of --runs runs.
 //
 //   build/bench/grid/tls_bench [--workers=2] [--runs=5] [--noop_tasks=50000]
+//                              [--remote_kernels]
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>
 
@@ -26,6 +27,9 @@ ABSL_FLAG(int, workers, 2, "Worker nodes besides the origin, in each grid.");
 ABSL_FLAG(int, runs, 5, "Runs of each measurement; the median is reported.");
 ABSL_FLAG(int, noop_tasks, 50000, "Tasks in the noop throughput job.");
 ABSL_FLAG(int, latency_samples, 300, "One-task jobs timed per run.");
+ABSL_FLAG(bool, remote_kernels, false,
+          "The origins run no kernels (--accept=exec), so that every noop "
+          "task crosses a work stream: isolates what TLS costs there.");
 
 namespace peergrid::bench {
 namespace {
@@ -84,19 +88,27 @@ int Main() {
     return 1;
   }
 
+  const bool remote = absl::GetFlag(FLAGS_remote_kernels);
   LocalGrid plain;
   LocalGrid::Options plain_options;
   plain_options.workers = workers;
+  plain_options.node_flags = [&](const std::string& name) {
+    std::vector<std::string> flags = {"--name=" + name};
+    if (remote && name == "origin") flags.push_back("--accept=exec");
+    return flags;
+  };
   LocalGrid secure;
   LocalGrid::Options tls_options;
   tls_options.workers = workers;
   tls_options.host_base = 11;
   tls_options.client_credentials = (*client)->ChannelCredentials();
   tls_options.node_flags = [&](const std::string& name) {
-    return std::vector<std::string>{"--tls-cert=" + dir + "/" + name + ".crt",
-                                    "--tls-key=" + dir + "/" + name + ".key",
-                                    "--tls-ca=" + ca + "/ca.crt",
-                                    "--tls-crl=" + ca + "/crl"};
+    std::vector<std::string> flags = {"--tls-cert=" + dir + "/" + name + ".crt",
+                                      "--tls-key=" + dir + "/" + name + ".key",
+                                      "--tls-ca=" + ca + "/ca.crt",
+                                      "--tls-crl=" + ca + "/crl"};
+    if (remote && name == "origin") flags.push_back("--accept=exec");
+    return flags;
   };
   if (!plain.Start(plain_options) || !secure.Start(tls_options)) return 1;
 
