@@ -15,9 +15,9 @@ absl::Status BlobChunkChecker::Accept(const v1::BlobChunk& chunk) {
     started_ = true;
     total_ = chunk.total_size();
   } else if (chunk.total_size() != total_) {
-    return absl::DataLossError(absl::StrCat(
-        "blob ", sha256_, " changed its size from ", total_, " to ",
-        chunk.total_size(), " bytes"));
+    return absl::DataLossError(
+        absl::StrCat("blob ", sha256_, " changed its size from ", total_,
+                     " to ", chunk.total_size(), " bytes"));
   }
   if (chunk.offset() != received_) {
     return absl::DataLossError(absl::StrCat("chunk at offset ", chunk.offset(),

@@ -35,8 +35,7 @@ class LocalGrid {
   // certificate); the client's credentials (null: insecure).
   struct Options {
     int workers = 2;
-    std::function<std::vector<std::string>(const std::string& name)>
-        node_flags;
+    std::function<std::vector<std::string>(const std::string& name)> node_flags;
     std::shared_ptr<grpc::ChannelCredentials> client_credentials;
     // Hosts 127.0.0.HOST_BASE, +1, ...: two grids can run side by side.
     int host_base = 1;

@@ -35,9 +35,9 @@ namespace peergrid::bench {
 namespace {
 
 struct Figures {
-  std::vector<double> noop_rate;      // tasks/s
-  std::vector<double> latency_us;     // median of a run's samples
-  std::vector<double> results_rate;   // MB/s
+  std::vector<double> noop_rate;     // tasks/s
+  std::vector<double> latency_us;    // median of a run's samples
+  std::vector<double> results_rate;  // MB/s
 };
 
 void Measure(LocalGrid& grid, Figures& figures) {

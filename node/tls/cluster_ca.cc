@@ -407,8 +407,17 @@ absl::Status InitCa(const std::string& dir) {
   if (absl::Status s = MakeDirectory(dir, 0700); !s.ok()) return s;
   absl::StatusOr<PKey> key = NewKey();
   if (!key.ok()) return key.status();
+  // A name of its own: during a CA rotation two CAs are trusted side by
+  // side, and their CRLs, named by a hash of the CA's name, share a
+  // directory.
+  unsigned char tag[4];
+  if (RAND_bytes(tag, sizeof(tag)) != 1) {
+    return CryptoError("no random bytes for the CA's name");
+  }
+  const std::string ca_name = absl::StrFormat(
+      "peergrid cluster CA %02x%02x%02x%02x", tag[0], tag[1], tag[2], tag[3]);
   absl::StatusOr<Cert> cert = NewCertificate(
-      "peergrid cluster CA", key->get(), kCaDays, nullptr, key->get(),
+      ca_name, key->get(), kCaDays, nullptr, key->get(),
       {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
        {NID_key_usage, "critical,keyCertSign,cRLSign"},
        {NID_subject_key_identifier, "hash"}});

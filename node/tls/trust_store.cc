@@ -134,8 +134,9 @@ TrustStore::TrustStore(TrustStoreOptions options)
   if (options_.registry == nullptr) return;
   auto& family = prometheus::BuildCounter()
                      .Name("peergrid_tls_handshake_failures_total")
-                     .Help("Peers refused for their certificate, at the TLS "
-                           "handshake or on a later call, by reason")
+                     .Help(
+                         "Peers refused for their certificate, at the TLS "
+                         "handshake or on a later call, by reason")
                      .Register(*options_.registry);
   for (Refusal refusal : kAllRefusals) {
     counters_[static_cast<int>(refusal)] =
@@ -168,9 +169,8 @@ absl::Status TrustStore::LoadIfChanged() {
   };
   absl::StatusOr<std::string> ca_pem = ReadFile(options_.ca_path);
   if (!ca_pem.ok()) {
-    return fail(absl::InvalidArgumentError(
-        absl::StrCat("--tls-ca=", options_.ca_path, ": ",
-                     ca_pem.status().message())));
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+        "--tls-ca=", options_.ca_path, ": ", ca_pem.status().message())));
   }
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->store.reset(X509_STORE_new());
@@ -205,14 +205,14 @@ absl::Status TrustStore::LoadIfChanged() {
     bool signed_by_ca = false;
     for (const Cert& ca : cas) {
       EVP_PKEY* key = X509_get0_pubkey(ca.get());
-      signed_by_ca =
-          signed_by_ca || (key != nullptr && X509_CRL_verify(crl.get(), key) == 1);
+      signed_by_ca = signed_by_ca ||
+                     (key != nullptr && X509_CRL_verify(crl.get(), key) == 1);
     }
     ERR_clear_error();
     if (!signed_by_ca) {
       return fail(absl::InvalidArgumentError(absl::StrCat(
-          "--tls-crl: ", file, " is not signed by the CA of --tls-ca=",
-          options_.ca_path)));
+          "--tls-crl: ", file,
+          " is not signed by the CA of --tls-ca=", options_.ca_path)));
     }
     X509_STORE_add_crl(snapshot->store.get(), crl.get());
     snapshot->checks_revocation = true;
@@ -240,9 +240,7 @@ void TrustStore::MaybeRecheck() {
   LoadIfChanged().IgnoreError();  // Logged; the old snapshot stays.
 }
 
-void TrustStore::Reload() {
-  LoadIfChanged().IgnoreError();
-}
+void TrustStore::Reload() { LoadIfChanged().IgnoreError(); }
 
 uint64_t TrustStore::generation() {
   MaybeRecheck();

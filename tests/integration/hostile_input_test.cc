@@ -37,12 +37,23 @@ struct Observed {
 };
 
 Observed FromStatus(const grpc::Status& status) {
-  static const char* kNames[] = {
-      "OK",           "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",    "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
   const int code = static_cast<int>(status.error_code());
   return {code >= 0 && code <= 16 ? kNames[code] : "?",
           status.error_message().substr(0, 120)};
@@ -61,9 +72,8 @@ class HostileInputTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> Channel() {
     grpc::ChannelArguments arguments;
     arguments.SetMaxSendMessageSize(-1);  // Let the node be the one to refuse.
-    return grpc::CreateCustomChannel(node_->grpc_address(),
-                                     grpc::InsecureChannelCredentials(),
-                                     arguments);
+    return grpc::CreateCustomChannel(
+        node_->grpc_address(), grpc::InsecureChannelCredentials(), arguments);
   }
 
   static std::unique_ptr<grpc::ClientContext> Context(int seconds = 20) {
@@ -102,7 +112,8 @@ class HostileInputTest : public ::testing::Test {
   // The node answers and runs a one-task job, within a few seconds.
   ::testing::AssertionResult StillServes() {
     if (node_->process().Wait(absl::ZeroDuration()).ok()) {
-      return ::testing::AssertionFailure() << "the node died:\n" << node_->Log();
+      return ::testing::AssertionFailure() << "the node died:\n"
+                                           << node_->Log();
     }
     v1::Job job;
     job.add_tasks()->mutable_kernel()->set_name("noop");
@@ -164,18 +175,18 @@ TEST_F(HostileInputTest, EveryCaseGetsAClearAnswerAndTheNodeLivesOn) {
            garbage[i] = static_cast<char>((i * 131 + 7) % 251);
          }
          absl::StatusOr<std::string> reply = SendRaw(address, garbage);
-         return Observed{reply.ok() ? "connection closed" : "error",
-                         absl::StrCat(reply.ok() ? reply->size() : 0,
-                                      " bytes back")};
+         return Observed{
+             reply.ok() ? "connection closed" : "error",
+             absl::StrCat(reply.ok() ? reply->size() : 0, " bytes back")};
        },
        "connection closed"},
       {"an HTTP/1 request",
        [&] {
          absl::StatusOr<std::string> reply =
              SendRaw(address, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-         return Observed{reply.ok() ? "connection closed" : "error",
-                         absl::StrCat(reply.ok() ? reply->size() : 0,
-                                      " bytes back")};
+         return Observed{
+             reply.ok() ? "connection closed" : "error",
+             absl::StrCat(reply.ok() ? reply->size() : 0, " bytes back")};
        },
        "connection closed"},
       {"a 100 MB message",
@@ -308,8 +319,9 @@ TEST_F(HostileInputTest, EveryCaseGetsAClearAnswerAndTheNodeLivesOn) {
          int results = 0;
          while (reader->Read(&event)) results += event.has_result();
          Observed observed = FromStatus(reader->Finish());
-         observed.detail = absl::StrCat(results, " results, final state ",
-                                        v1::JobState_Name(event.status().state()));
+         observed.detail =
+             absl::StrCat(results, " results, final state ",
+                          v1::JobState_Name(event.status().state()));
          return observed;
        },
        "OK"},
@@ -327,14 +339,16 @@ TEST_F(HostileInputTest, EveryCaseGetsAClearAnswerAndTheNodeLivesOn) {
          std::atomic<int> answered{0};
          for (int i = 0; i < 300; ++i) {
            threads.emplace_back([&] {
-             if (SendRaw(address, "PRI * HTTP/2.0\r\n", absl::Seconds(2)).ok()) {
+             if (SendRaw(address, "PRI * HTTP/2.0\r\n", absl::Seconds(2))
+                     .ok()) {
                ++answered;
              }
            });
          }
          for (std::thread& thread : threads) thread.join();
-         return Observed{"connections handled",
-                         absl::StrCat(answered.load(), " of 300 closed cleanly")};
+         return Observed{
+             "connections handled",
+             absl::StrCat(answered.load(), " of 300 closed cleanly")};
        },
        "connections handled"},
   };
@@ -343,9 +357,10 @@ TEST_F(HostileInputTest, EveryCaseGetsAClearAnswerAndTheNodeLivesOn) {
     const Observed observed = c.run();
     EXPECT_EQ(observed.got, c.expected) << c.name << ": " << observed.detail;
     EXPECT_TRUE(StillServes()) << "after " << c.name;
-    absl::StrAppend(&table, "| ", c.name, " | ", observed.got, " | ",
-                    absl::StrReplaceAll(observed.detail, {{"|", "/"}, {"\n", " "}}),
-                    " |\n");
+    absl::StrAppend(
+        &table, "| ", c.name, " | ", observed.got, " | ",
+        absl::StrReplaceAll(observed.detail, {{"|", "/"}, {"\n", " "}}),
+        " |\n");
   }
   std::cout << table;
 }

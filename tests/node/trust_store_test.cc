@@ -116,19 +116,37 @@ TEST_F(TrustStoreTest, ACrlOfAnotherCaIsRefusedAndTheOldOneStays) {
   EXPECT_EQ(RefusalOf(*store, Read(Path("lab1.crt"))), Refusal::kRevoked);
 }
 
-TEST_F(TrustStoreTest, ACaBundleTrustsEveryCaInIt) {
+TEST_F(TrustStoreTest, ACaBundleTrustsEveryCaInItWithTheirCrlsSideBySide) {
+  // As during a CA rotation: both CAs trusted, both CRLs in one directory
+  // (each CA has a name of its own, so their CRL files do not collide).
   const std::string bundle = Path("bundle.crt");
-  std::ofstream(bundle) << Read(Path("ca/ca.crt")) << Read(Path("other/ca.crt"));
-  std::shared_ptr<TrustStore> store = Open(bundle, "");
+  std::ofstream(bundle) << Read(Path("ca/ca.crt"))
+                        << Read(Path("other/ca.crt"));
+  ASSERT_TRUE(RevokeCertificates(Path("ca"), "lab1").ok());
+  const std::string crl = Path("both-crl");
+  std::filesystem::create_directory(crl);
+  for (const char* ca : {"ca", "other"}) {
+    for (const auto& file :
+         std::filesystem::directory_iterator(Path(ca) + "/crl")) {
+      std::filesystem::copy_file(file.path(),
+                                 crl + "/" + file.path().filename().string());
+    }
+  }
+  ASSERT_EQ(std::distance(std::filesystem::directory_iterator(crl),
+                          std::filesystem::directory_iterator()),
+            2);
+  std::shared_ptr<TrustStore> store = Open(bundle, crl);
   ASSERT_NE(store, nullptr);
-  EXPECT_TRUE(store->Verify(Read(Path("lab1.crt"))).ok());
+  EXPECT_TRUE(store->Verify(Read(Path("lab2.crt"))).ok());
   EXPECT_TRUE(store->Verify(Read(Path("stranger.crt"))).ok());
+  EXPECT_EQ(RefusalOf(*store, Read(Path("lab1.crt"))), Refusal::kRevoked);
 }
 
 TEST_F(TrustStoreTest, OpenNamesAMissingOrBadFile) {
   TrustStoreOptions options;
   options.ca_path = Path("nothing.crt");
-  absl::StatusOr<std::shared_ptr<TrustStore>> missing = TrustStore::Open(options);
+  absl::StatusOr<std::shared_ptr<TrustStore>> missing =
+      TrustStore::Open(options);
   EXPECT_FALSE(missing.ok());
   EXPECT_THAT(missing.status().message(), HasSubstr("--tls-ca="));
   options.ca_path = Path("ca/ca.crt");

@@ -38,15 +38,18 @@ TEST(BlobChunkCheckerTest, RefusesWhatAHostileOriginMightSend) {
   };
   const std::vector<Case> cases = {
       {"another blob", {Chunk("zzz", 0, 3, "xyz")}, "got a chunk of zzz"},
-      {"a gap", {Chunk("abc", 0, 6, "xy"), Chunk("abc", 3, 6, "z")},
+      {"a gap",
+       {Chunk("abc", 0, 6, "xy"), Chunk("abc", 3, 6, "z")},
        "chunk at offset 3, expected 2"},
-      {"an overlap", {Chunk("abc", 0, 6, "xyz"), Chunk("abc", 1, 6, "z")},
+      {"an overlap",
+       {Chunk("abc", 0, 6, "xyz"), Chunk("abc", 1, 6, "z")},
        "expected 3"},
       {"more than declared", {Chunk("abc", 0, 2, "xyz")}, "more than the 2"},
       {"a size that changes",
        {Chunk("abc", 0, 6, "xyz"), Chunk("abc", 3, 1 << 30, "z")},
        "changed its size"},
-      {"a huge offset", {Chunk("abc", ~uint64_t{0}, ~uint64_t{0}, "x")},
+      {"a huge offset",
+       {Chunk("abc", ~uint64_t{0}, ~uint64_t{0}, "x")},
        "expected 0"},
   };
   for (const Case& c : cases) {
