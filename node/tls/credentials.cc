@@ -8,11 +8,8 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
-
-#include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "absl/strings/strip.h"
 #include "node/tls/openssl.h"
 
 namespace peergrid::tls {
@@ -37,7 +34,9 @@ class PeerVerifier : public grpc::experimental::ExternalCertificateVerifier {
   enum class Side { kServer, kClient };
   PeerVerifier(std::shared_ptr<TrustStore> trust, Side side,
                std::string peer_name)
-      : trust_(std::move(trust)), side_(side), peer_name_(std::move(peer_name)) {}
+      : trust_(std::move(trust)),
+        side_(side),
+        peer_name_(std::move(peer_name)) {}
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)> /*callback*/,
@@ -50,15 +49,14 @@ class PeerVerifier : public grpc::experimental::ExternalCertificateVerifier {
     if (peer.ok() && side_ == Side::kClient) {
       if (peer->role != Role::kNode) {
         refusal = Refusal::kWrongRole;
-        verdict = absl::UnauthenticatedError(absl::StrCat(
-            "the server's certificate '", peer->common_name,
-            "' is not a node's (no ", RoleUri(Role::kNode), ")"));
+        verdict = absl::UnauthenticatedError(
+            absl::StrCat("the server's certificate '", peer->common_name,
+                         "' is not a node's (no ", RoleUri(Role::kNode), ")"));
       } else if (!peer_name_.empty() && peer->common_name != peer_name_) {
         refusal = Refusal::kWrongName;
-        verdict = absl::UnauthenticatedError(
-            absl::StrCat("dialled member '", peer_name_,
-                         "' but the server's certificate is '",
-                         peer->common_name, "'"));
+        verdict = absl::UnauthenticatedError(absl::StrCat(
+            "dialled member '", peer_name_,
+            "' but the server's certificate is '", peer->common_name, "'"));
       }
     }
     if (verdict.ok()) {
@@ -67,7 +65,7 @@ class PeerVerifier : public grpc::experimental::ExternalCertificateVerifier {
       trust_->Refuse(refusal, peer.ok() ? peer->common_name : "",
                      verdict.message());
       *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                 std::string(verdict.message()));
+                                  std::string(verdict.message()));
     }
     return true;  // Done synchronously.
   }

@@ -4,8 +4,8 @@
 //
 // Both ends of every connection present a certificate of the cluster CA
 // and check the other's (mutual TLS) against the TrustStore: the chain,
-// validity and revocation. Beyond that, a client checks that the server holds a `node`
-// certificate and, when it dials a known member, that the certificate is
+// validity and revocation. Beyond that, a client checks that the server holds a
+// `node` certificate and, when it dials a known member, that the certificate is
 // that member's: a holder of a `submit` or `read` certificate cannot pose as
 // a node. Host names are not checked: a member is known by its name, not by
 // the address it happens to have.

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace peergrid::tls {
 namespace {
@@ -46,8 +46,9 @@ class RoleCheck : public grpc::AuthMetadataProcessor {
     std::vector<grpc::string_ref> pem =
         context->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
     absl::Status valid = trust_->CheckStillValid(
-        pem.empty() ? absl::string_view()
-                    : absl::string_view(pem.front().data(), pem.front().size()));
+        pem.empty()
+            ? absl::string_view()
+            : absl::string_view(pem.front().data(), pem.front().size()));
     if (!valid.ok()) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                           std::string(valid.message()));
@@ -96,8 +97,7 @@ absl::Status MayCancel(const PeerIdentity& peer, absl::string_view job_id,
   }
   return absl::PermissionDeniedError(absl::StrCat(
       "role 'submit' of '", peer.name, "' may cancel only its own jobs; job ",
-      job_id, " was submitted by '", submitter.empty() ? "?" : submitter,
-      "'"));
+      job_id, " was submitted by '", submitter.empty() ? "?" : submitter, "'"));
 }
 
 std::shared_ptr<grpc::AuthMetadataProcessor> NewRoleCheck(
