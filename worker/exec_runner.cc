@@ -30,10 +30,13 @@ void CloseFd(int& fd) {
 
 // Opens `rel` under `dirfd` without leaving the directory (no "..", no
 // symlink escaping it): a task must not make the worker read other files.
+// Never blocks: a task may leave a FIFO where its output should be, and an
+// open() waiting for a writer would wedge the reactor thread that collects
+// every task's outputs (ReadCapped then refuses anything not regular).
 int OpenBeneath(int dirfd, const std::string& rel) {
   struct open_how how;
   std::memset(&how, 0, sizeof how);
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS;
   return static_cast<int>(
       syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how));
@@ -120,8 +123,8 @@ struct ExecFinisher {
     } else if (exited && WEXITSTATUS(st) == 0) {
       if (!missing.empty()) {
         r.set_outcome(v1::TASK_OUTCOME_FAILED);
-        r.set_reason(
-            absl::StrCat("output file '", missing, "' was not produced"));
+        r.set_reason(absl::StrCat("output file '", missing,
+                                  "' was not produced (as a regular file)"));
       } else {
         r.set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
       }

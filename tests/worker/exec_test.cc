@@ -185,6 +185,17 @@ TEST_F(ExecTest, MissingOrEscapingOutputsFail) {
   EXPECT_EQ(Run(bad_in).outcome(), v1::TASK_OUTCOME_REJECTED);
 }
 
+TEST_F(ExecTest, AnOutputThatIsAFifoFailsTheTaskAndWedgesNothing) {
+  // Opening a FIFO to read it would wait for a writer that never comes.
+  auto fifo = Sh("mkfifo out.txt");
+  fifo.mutable_exec()->add_output_files("out.txt");
+  const v1::TaskResult r = Run(fifo, absl::Seconds(5));
+  EXPECT_EQ(r.outcome(), v1::TASK_OUTCOME_FAILED) << r.reason();
+  EXPECT_THAT(r.reason(), HasSubstr("not produced (as a regular file)"));
+  // The runner still runs the next task.
+  EXPECT_EQ(Run(Sh("echo next")).stdout(), "next\n");
+}
+
 TEST_F(ExecTest, MissingCommandIsRejectedWithReason) {
   v1::Task t;
   t.mutable_exec()->add_argv("no-such-command-peergrid");
