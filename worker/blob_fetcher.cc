@@ -36,13 +36,16 @@ class FetchCall : public grpc::ClientReadReactor<v1::BlobChunk> {
     if (fd_ < 0)
       error_ = absl::StrCat("cannot write ", path_, ": ", strerror(errno));
     request_.set_sha256(sha256_);
-    ctx_.set_deadline(std::chrono::system_clock::now() +
+    ctx_->set_deadline(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(timeout));
-    stub.async()->FetchBlob(&ctx_, &request_, this);
+    stub.async()->FetchBlob(ctx_.get(), &request_, this);
     StartRead(&chunk_);
     StartCall();
   }
-  void Cancel() { ctx_.TryCancel(); }
+  // Both under the source's lock, so that a CancelAll never meets a call
+  // that EndCall has ended.
+  void Cancel() { ctx_->TryCancel(); }
+  void EndCall() { ctx_.reset(); }
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows.
@@ -64,7 +67,7 @@ class FetchCall : public grpc::ClientReadReactor<v1::BlobChunk> {
         }
         written_ += off;
       }
-      if (!error_.empty()) ctx_.TryCancel();
+      if (!error_.empty()) ctx_->TryCancel();
     }
     StartRead(&chunk_);
   }
@@ -75,7 +78,10 @@ class FetchCall : public grpc::ClientReadReactor<v1::BlobChunk> {
   GrpcBlobSource& source_;
   std::string sha256_, path_;
   Done done_;
-  grpc::ClientContext ctx_;
+  // Ended (reset) in OnDone before the source may go: the call must not
+  // outlive the channel the source holds.
+  std::unique_ptr<grpc::ClientContext> ctx_ =
+      std::make_unique<grpc::ClientContext>();
   v1::FetchBlobRequest request_;
   v1::BlobChunk chunk_;
   BlobChunkChecker checker_;  // After sha256_, which it copies.
@@ -111,8 +117,11 @@ class GrpcBlobSource : public BlobSource {
     for (FetchCall* c : calls_) c->Cancel();
   }
 
+  // Ends the call's gRPC call, with the channel still standing, and
+  // forgets it. From its OnDone only.
   void Remove(FetchCall* call) {
     absl::MutexLock lock(&mu_);
+    call->EndCall();
     calls_.erase(call);
   }
 
@@ -135,7 +144,9 @@ void FetchCall::OnDone(const grpc::Status& status) {
   } else if (absl::Status complete = checker_.Complete(); !complete.ok()) {
     result = complete;
   }
-  // Leave the source's set first: `done` may destroy the source.
+  // The call ends as this leaves the source's set (Remove): from then on the
+  // source, and the channel the call ran on, may be destroyed at any
+  // moment, by its owner's thread or by `done`.
   Done done = std::move(done_);
   source_.Remove(this);
   done(std::move(result));
