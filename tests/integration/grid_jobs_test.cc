@@ -27,12 +27,7 @@ class GridJobsTest : public ::testing::Test {
   void TearDown() override {
     if (!HasFailure()) return;
     // Show what the nodes logged, to tell why.
-    for (auto& node : nodes_) {
-      if (node->Stop(SIGTERM, absl::Seconds(3)).ok()) {
-        std::cerr << "--- " << node->start_line().name << " ---\n"
-                  << node->Log();
-      }
-    }
+    StopAndPrintLogs(nodes_);
   }
 
   void SetUp() override {

@@ -87,12 +87,7 @@ class TlsGridTest : public ::testing::Test {
 
   void TearDown() override {
     if (!HasFailure()) return;
-    for (auto& node : nodes_) {
-      if (node->Stop(SIGTERM, absl::Seconds(3)).ok()) {
-        std::cerr << "--- " << node->start_line().name << " ---\n"
-                  << node->Log();
-      }
-    }
+    StopAndPrintLogs(nodes_);
   }
 
   // Nodes holding `holders`' certificates, on 127.0.0.1, .2, ...; the
@@ -612,31 +607,26 @@ TEST_F(TlsGridTest, RevokedCertificatesAreRefusedOnceTheCrlChanges) {
   EXPECT_EQ(run.status.exit_code, 0) << run.err;
 }
 
-TEST_F(TlsGridTest, NodeRefusesANameOtherThanItsCertificates) {
-  std::vector<std::string> args = {"node", "--name=someone-else",
-                                   "--listen=127.0.0.1:0", "--metrics="};
-  for (const std::string& flag : TlsFlags("node-0")) args.push_back(flag);
-  CommandResult node = Peergrid(args);
-  EXPECT_NE(node.status.exit_code, 0);
-  EXPECT_THAT(node.err, HasSubstr("is issued to 'node-0'"));
-}
-
-TEST_F(TlsGridTest, NodeRefusesAClientCertificate) {
-  std::vector<std::string> args = {"node", "--listen=127.0.0.1:0",
-                                   "--metrics="};
-  for (const std::string& flag : TlsFlags("alice")) args.push_back(flag);
-  CommandResult node = Peergrid(args);
-  EXPECT_NE(node.status.exit_code, 0);
-  EXPECT_THAT(node.err, HasSubstr("a node needs one issued with --role=node"));
-}
-
-TEST_F(TlsGridTest, NodeRefusesACertificateOfAnotherCa) {
-  std::vector<std::string> args = {"node", "--listen=127.0.0.1:0",
-                                   "--metrics="};
-  for (const std::string& flag : TlsFlags("intruder")) args.push_back(flag);
-  CommandResult node = Peergrid(args);
-  EXPECT_NE(node.status.exit_code, 0);
-  EXPECT_THAT(node.err, HasSubstr("against --tls-ca"));
+TEST_F(TlsGridTest, NodeRefusesToStartWithAnotherNameOrACertificateNotANodes) {
+  struct Case {
+    std::string holder;  // Whose certificate the node is given.
+    std::vector<std::string> extra;
+    const char* error;
+  };
+  const std::vector<Case> cases = {
+      {"node-0", {"--name=someone-else"}, "is issued to 'node-0'"},
+      {"alice", {}, "a node needs one issued with --role=node"},
+      {"intruder", {}, "against --tls-ca"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"node", "--listen=127.0.0.1:0",
+                                     "--metrics="};
+    args.insert(args.end(), c.extra.begin(), c.extra.end());
+    for (const std::string& flag : TlsFlags(c.holder)) args.push_back(flag);
+    CommandResult node = Peergrid(args);
+    EXPECT_NE(node.status.exit_code, 0) << c.holder;
+    EXPECT_THAT(node.err, HasSubstr(c.error)) << c.holder;
+  }
 }
 
 }  // namespace

@@ -88,12 +88,7 @@ class PrometheusGridTest : public ::testing::Test {
     }
     std::cerr << "--- " << sd_path_ << " ---\n"
               << ReadFile(sd_path_).value_or("(none)") << "\n";
-    for (auto& node : nodes_) {
-      if (node->Stop(SIGTERM, absl::Seconds(3)).ok()) {
-        std::cerr << "--- " << node->start_line().name << " ---\n"
-                  << node->Log();
-      }
-    }
+    StopAndPrintLogs(nodes_);
   }
 
   void StartPrometheus() {

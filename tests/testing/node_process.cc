@@ -1,8 +1,10 @@
 #include "tests/testing/node_process.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <iterator>
 
 #include "absl/strings/match.h"
@@ -91,6 +93,15 @@ absl::StatusOr<ExitStatus> NodeProcess::Stop(int signal,
                                              absl::Duration timeout) {
   process_->Signal(signal);
   return process_->Wait(timeout);
+}
+
+void StopAndPrintLogs(std::vector<std::unique_ptr<NodeProcess>>& nodes) {
+  for (auto& node : nodes) {
+    if (node != nullptr && node->Stop(SIGTERM, absl::Seconds(3)).ok()) {
+      std::cerr << "--- " << node->start_line().name << " ---\n"
+                << node->Log();
+    }
+  }
 }
 
 }  // namespace peergrid::testing

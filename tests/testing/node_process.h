@@ -52,6 +52,10 @@ class NodeProcess {
   std::string log_path_;
 };
 
+// For a failed test's TearDown: stops each node (SIGTERM, 3 s) and prints
+// what it logged to stderr, to tell why.
+void StopAndPrintLogs(std::vector<std::unique_ptr<NodeProcess>>& nodes);
+
 }  // namespace peergrid::testing
 
 #endif  // PEERGRID_TESTS_TESTING_NODE_PROCESS_H_
